@@ -1,0 +1,1 @@
+"""Conversion Intelligence: command line, database plumbing and the synthetic world."""

@@ -1,0 +1,49 @@
+"""Running dbt against a database URL: one place that turns DATABASE_URL into dbt's settings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from convintel.settings import DBT_PROJECT_DIR, libpq_env
+
+
+def dbt_executable() -> str:
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else "dbt"
+
+
+def dbt_env(url: str, schema: str | None = None) -> dict[str, str]:
+    """Environment for a dbt process: the caller's, plus the PG* settings profiles.yml reads."""
+    env = dict(os.environ)
+    env.update(libpq_env(url, schema))
+    env.setdefault("DBT_PROFILES_DIR", str(DBT_PROJECT_DIR))
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    return env
+
+
+def run_dbt(
+    args: list[str],
+    url: str,
+    schema: str | None = None,
+    capture: bool = False,
+    target_path: Path | None = None,
+) -> subprocess.CompletedProcess:
+    """Run ``dbt ARGS`` in the project folder against ``url``; raises CalledProcessError on failure.
+
+    ``target_path`` keeps concurrent builds (tests, several databases) from sharing dbt's target/.
+    """
+    env = dbt_env(url, schema)
+    if target_path is not None:
+        env["DBT_TARGET_PATH"] = str(target_path)
+        env["DBT_LOG_PATH"] = str(target_path / "logs")
+    return subprocess.run(
+        [dbt_executable(), *args],
+        cwd=DBT_PROJECT_DIR,
+        env=env,
+        check=True,
+        text=True,
+        capture_output=capture,
+    )

@@ -1,0 +1,61 @@
+"""Where things live and how to reach the database.
+
+Everything reads ``DATABASE_URL`` (a libpq URL). Without it, the URL of the embedded local cluster
+started by ``convintel db up`` is used (SPEC §3.1).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+PROJECT_DIR = Path(os.environ.get("CONVINTEL_PROJECT_DIR", Path(__file__).resolve().parents[1]))
+STATE_DIR = Path(os.environ.get("CONVINTEL_STATE_DIR", PROJECT_DIR / ".convintel"))
+MIGRATIONS_DIR = PROJECT_DIR / "migrations"
+DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
+LOCAL_CLUSTER_DIR = STATE_DIR / "pg"
+DAGSTER_HOME = Path(os.environ.get("DAGSTER_HOME", STATE_DIR / "dagster"))
+
+# dbt writes its models here; sources stay in the platform's schema.
+DEFAULT_DBT_SCHEMA = "analytics"
+
+
+class DatabaseNotConfigured(RuntimeError):
+    """Neither DATABASE_URL nor a running local cluster."""
+
+
+def database_url() -> str:
+    """The database to use: ``DATABASE_URL``, else the running embedded cluster."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    from convintel.localdb import LocalCluster
+
+    recorded = LocalCluster(LOCAL_CLUSTER_DIR).recorded_url()
+    if recorded:
+        return recorded
+    raise DatabaseNotConfigured(
+        "DATABASE_URL is not set and no local cluster is running: run `convintel db up` "
+        "(or `make db`) first, or export DATABASE_URL=postgresql://user@host:port/dbname"
+    )
+
+
+def libpq_env(url: str, dbt_schema: str | None = None) -> dict[str, str]:
+    """PG* variables for a URL: what dbt's profiles.yml and psql read (one source of settings)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql", "postgresql+psycopg"):
+        raise ValueError(f"DATABASE_URL must be a postgresql:// URL, got scheme {parts.scheme!r}")
+    env = {
+        "PGHOST": parts.hostname or "localhost",
+        "PGPORT": str(parts.port or 5432),
+        "PGUSER": unquote(parts.username or os.environ.get("USER", "postgres")),
+        "PGPASSWORD": unquote(parts.password or ""),
+        "PGDATABASE": unquote(parts.path.lstrip("/")) or "postgres",
+        "DBT_SCHEMA": dbt_schema or os.environ.get("DBT_SCHEMA", DEFAULT_DBT_SCHEMA),
+    }
+    for pair in filter(None, parts.query.split("&")):
+        key, _, value = pair.partition("=")
+        if key == "sslmode":
+            env["PGSSLMODE"] = value
+    return env
