@@ -25,6 +25,9 @@ from pathlib import Path
 
 DATABASE_NAME = "convintel"
 SUPERUSER = "postgres"
+# The project connects as an ordinary role that owns its database, as it would in production, so
+# forced row-level security applies to it too (a superuser would bypass every policy).
+APP_OWNER = "convintel"
 SERVER_OPTIONS = (
     "-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
     "-c full_page_writes=off -c shared_buffers=256MB -c work_mem=64MB "
@@ -195,7 +198,7 @@ class LocalCluster:
         else:
             raise last_error or LocalDatabaseError("PostgreSQL did not start")
 
-        url = f"postgresql://{SUPERUSER}@127.0.0.1:{port}/{DATABASE_NAME}"
+        url = f"postgresql://{APP_OWNER}@127.0.0.1:{port}/{DATABASE_NAME}"
         self._write_record({
             "url": url, "port": port, "bin_dir": str(bin_dir), "data_root": str(data_root),
             "data_dir": str(data_dir), "socket_dir": str(socket_dir), "log_file": str(log_file),
@@ -218,9 +221,10 @@ class LocalCluster:
 
         admin_url = f"postgresql://{SUPERUSER}@127.0.0.1:{port}/postgres"
         with psycopg.connect(admin_url, autocommit=True) as conn:
-            exists = conn.execute("select 1 from pg_database where datname = %s", (DATABASE_NAME,)).fetchone()
-            if not exists:
-                conn.execute(f'create database "{DATABASE_NAME}"')
+            if not conn.execute("select 1 from pg_roles where rolname = %s", (APP_OWNER,)).fetchone():
+                conn.execute(f'create role "{APP_OWNER}" login createdb createrole nosuperuser nobypassrls')
+            if not conn.execute("select 1 from pg_database where datname = %s", (DATABASE_NAME,)).fetchone():
+                conn.execute(f'create database "{DATABASE_NAME}" owner "{APP_OWNER}"')
 
     @staticmethod
     def _log_tail(log_file: Path, lines: int = 20) -> str:

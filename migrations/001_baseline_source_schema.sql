@@ -2,8 +2,6 @@
 -- Against the real platform database these already exist; every statement is idempotent so the
 -- runner can be pointed there safely.
 
-create extension if not exists pgcrypto;
-
 create table if not exists clients (
     id                  uuid primary key default gen_random_uuid(),
     name                text not null,

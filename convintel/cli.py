@@ -1,0 +1,165 @@
+"""``convintel``: the command line that ties the pieces together for humans."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from convintel import settings
+from convintel.localdb import LocalCluster, LocalDatabaseError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+db_app = typer.Typer(no_args_is_help=True, help="The embedded local PostgreSQL cluster (used when DATABASE_URL is not set).")
+app.add_typer(db_app, name="db")
+console = Console()
+
+
+def _cluster() -> LocalCluster:
+    return LocalCluster(settings.LOCAL_CLUSTER_DIR)
+
+
+def _url(start_local: bool = True) -> str:
+    """DATABASE_URL, else the local cluster (started on demand)."""
+    try:
+        return settings.database_url()
+    except settings.DatabaseNotConfigured:
+        if not start_local:
+            raise
+    try:
+        url = _cluster().up()
+    except LocalDatabaseError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"[dim]local database: {url}[/dim]")
+    return url
+
+
+@db_app.command("up")
+def db_up() -> None:
+    """Start the local cluster (creating it on first use) and print its URL."""
+    try:
+        url = _cluster().up()
+    except LocalDatabaseError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(url)
+
+
+@db_app.command("down")
+def db_down() -> None:
+    """Stop the local cluster; its data stays for the next `db up`."""
+    console.print("stopped" if _cluster().down() else "not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Say whether the local cluster runs, where, and how to reach it."""
+    status = _cluster().status()
+    if not status["created"]:
+        console.print("no local cluster yet (run `convintel db up`)")
+        raise typer.Exit(3)
+    console.print_json(json.dumps(status))
+    if not status["running"]:
+        raise typer.Exit(3)
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the URL every command uses (DATABASE_URL or the local cluster)."""
+    try:
+        print(settings.database_url())
+    except settings.DatabaseNotConfigured as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the SQL migrations in order; safe to run again."""
+    from convintel.migrate import MigrationError, migrate as run_migrations
+
+    url = _url()
+    try:
+        applied = run_migrations(url)
+    except MigrationError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    if applied:
+        for migration in applied:
+            console.print(f"applied {migration.path.name}")
+    else:
+        console.print("database is up to date")
+
+
+@app.command()
+def synth(
+    clients: Annotated[int, typer.Option(min=1, help="number of client businesses")] = 5,
+    leads: Annotated[int, typer.Option(min=1, help="total leads over all clients")] = 5_000,
+    seed: Annotated[int, typer.Option(help="random seed; same seed, same world")] = 7,
+    null: Annotated[bool, typer.Option("--null", help="plant no effects at all")] = False,
+    truth: Annotated[Optional[Path], typer.Option(help="where to write the planted truth JSON")] = None,
+    as_of: Annotated[Optional[datetime], typer.Option(help="the world's 'now' (UTC); default today 00:00")] = None,
+) -> None:
+    """Write a synthetic platform history with planted truth into the source tables."""
+    from convintel.synth import generate
+
+    url = _url()
+    truth = truth or settings.STATE_DIR / f"truth-seed{seed}.json"
+    if as_of is not None and as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=timezone.utc)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
+                  TimeElapsedColumn(), console=console) as progress:
+        tasks: dict[str, int] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        summary = generate(url, clients=clients, leads=leads, seed=seed, null_world=null,
+                           truth_path=truth, as_of=as_of, progress=report)
+    _print_mapping("synthetic world", vars(summary))
+    console.print(f"planted truth: {truth}")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def dbt(ctx: typer.Context) -> None:
+    """Run dbt with the connection settings filled in, e.g. `convintel dbt build`."""
+    from convintel.dbt import run_dbt
+
+    try:
+        run_dbt(list(ctx.args), _url())
+    except subprocess.CalledProcessError as exc:
+        raise typer.Exit(exc.returncode) from exc
+
+
+@app.command()
+def demo(
+    clients: Annotated[int, typer.Option(min=1)] = 4,
+    leads: Annotated[int, typer.Option(min=1)] = 4_000,
+    seed: Annotated[int, typer.Option()] = 7,
+) -> None:
+    """Start the database, migrate, synthesise a small world (once) and build dbt; then summarise."""
+    from convintel.demo import run_demo
+
+    run_demo(console, _url(), clients=clients, leads=leads, seed=seed)
+
+
+def _print_mapping(title: str, mapping: dict) -> None:
+    table = Table(title=title, show_header=False)
+    for key, value in mapping.items():
+        table.add_row(str(key), f"{value:,}" if isinstance(value, int) else str(value))
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()
