@@ -17,7 +17,8 @@ from rich.table import Table
 from convintel import settings
 from convintel.localdb import LocalCluster, LocalDatabaseError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Conversion Intelligence: learn who, what, when and how leads book meetings.")
 db_app = typer.Typer(no_args_is_help=True, help="The embedded local PostgreSQL cluster (used when DATABASE_URL is not set).")
 app.add_typer(db_app, name="db")
 console = Console()
@@ -140,6 +141,18 @@ def dbt(ctx: typer.Context) -> None:
         run_dbt(list(ctx.args), _url())
     except subprocess.CalledProcessError as exc:
         raise typer.Exit(exc.returncode) from exc
+
+
+@app.command()
+def manifest() -> None:
+    """Parse the dbt project into target/manifest.json (Dagster reads it at import time)."""
+    from convintel.dbt import prepare_manifest
+
+    try:
+        url = settings.database_url()
+    except settings.DatabaseNotConfigured:
+        url = None
+    console.print(f"manifest: {prepare_manifest(url)}")
 
 
 @app.command()

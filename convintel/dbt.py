@@ -47,3 +47,13 @@ def run_dbt(
         text=True,
         capture_output=capture,
     )
+
+
+def prepare_manifest(url: str | None = None) -> Path:
+    """`dbt parse`, so @dbt_assets can read target/manifest.json at import time (STACK.md).
+
+    Parsing does not connect; without a URL the profile gets placeholder settings.
+    """
+    url = url or "postgresql://convintel@127.0.0.1:5432/convintel"
+    run_dbt(["parse", "--quiet"], url)
+    return DBT_PROJECT_DIR / "target" / "manifest.json"

@@ -1,0 +1,68 @@
+# Conversion Intelligence — the commands a user runs. `make demo` and `make test` are all you need.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/.convintel/dagster
+# CI and small machines: two pytest workers, each with its own throwaway PostgreSQL cluster.
+PYTEST_WORKERS ?= 2
+UI_PORT ?= 3000
+
+.PHONY: help venv postgres db db-down migrate synth build docs manifest ui demo test clean
+
+help:
+	@echo "make demo   - venv, local database, migrations, a small synthetic world, dbt build, summary"
+	@echo "make test   - the full test suite against real, throwaway PostgreSQL databases"
+	@echo "make ui     - the Dagster UI on http://127.0.0.1:$(UI_PORT)"
+	@echo "make docs   - dbt docs (lineage) into dbt_project/target"
+	@echo "make db | db-down | migrate | synth | build | clean"
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+postgres:
+	@scripts/ensure-postgres.sh
+
+db: venv postgres
+	@$(BIN)/convintel db up
+
+db-down: venv
+	@$(BIN)/convintel db down
+
+migrate: db
+	$(BIN)/convintel migrate
+
+synth: migrate
+	$(BIN)/convintel synth
+
+build: migrate
+	$(BIN)/convintel dbt seed
+	$(BIN)/convintel dbt build
+
+docs: migrate
+	$(BIN)/convintel dbt docs generate
+	@echo "dbt docs: run '$(BIN)/convintel dbt docs serve --host 127.0.0.1' or open dbt_project/target/index.html"
+
+# @dbt_assets reads the manifest at import time: dagster needs it before it can load definitions.
+manifest: venv
+	$(BIN)/convintel manifest
+
+ui: db manifest
+	@mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -m dagster_pipelines.definitions -h 127.0.0.1 -p $(UI_PORT)
+
+demo: venv postgres
+	$(BIN)/convintel demo
+
+test: venv postgres
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
+
+clean:
+	-@test -x $(BIN)/convintel && $(BIN)/convintel db down
+	rm -rf .convintel dbt_project/target dbt_project/logs

@@ -1,0 +1,1 @@
+"""Dagster definitions for the learning path: dbt models now; detectors, store and health later."""

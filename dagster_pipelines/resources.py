@@ -1,0 +1,38 @@
+"""Resources configured from the environment: DATABASE_URL, else the embedded local cluster."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from convintel import settings
+
+
+class DatabaseResource(ConfigurableResource):
+    """The platform database. ``url`` defaults to DATABASE_URL or the running local cluster."""
+
+    url: str | None = Field(default=None, description="libpq URL; empty means DATABASE_URL / local cluster")
+    dbt_schema: str | None = Field(default=None, description="schema dbt builds into; default DBT_SCHEMA or 'analytics'")
+
+    def resolved_url(self) -> str:
+        return self.url or settings.database_url()
+
+    @contextmanager
+    def dbt_environment(self) -> Iterator[None]:
+        """Expose the connection as the PG* variables dbt's profiles.yml reads, for the duration
+        of starting a dbt process (DbtCliResource passes os.environ to it)."""
+        wanted = settings.libpq_env(self.resolved_url(), self.dbt_schema)
+        saved = {key: os.environ.get(key) for key in wanted}
+        os.environ.update(wanted)
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
