@@ -111,7 +111,7 @@ def synth(
     as_of: Annotated[Optional[datetime], typer.Option(help="the world's 'now' (UTC); default today 00:00")] = None,
 ) -> None:
     """Write a synthetic platform history with planted truth into the source tables."""
-    from convintel.synth import generate
+    from convintel.synth import SynthError, generate
 
     url = _url()
     truth = truth or settings.STATE_DIR / f"truth-seed{seed}.json"
@@ -126,8 +126,12 @@ def synth(
                 tasks[stage] = progress.add_task(stage, total=total)
             progress.update(tasks[stage], completed=done, total=total)
 
-        summary = generate(url, clients=clients, leads=leads, seed=seed, null_world=null,
-                           truth_path=truth, as_of=as_of, progress=report)
+        try:
+            summary = generate(url, clients=clients, leads=leads, seed=seed, null_world=null,
+                               truth_path=truth, as_of=as_of, progress=report)
+        except SynthError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from exc
     _print_mapping("synthetic world", vars(summary))
     console.print(f"planted truth: {truth}")
 

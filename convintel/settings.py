@@ -53,6 +53,8 @@ def libpq_env(url: str, dbt_schema: str | None = None) -> dict[str, str]:
         "PGPASSWORD": unquote(parts.password or ""),
         "PGDATABASE": unquote(parts.path.lstrip("/")) or "postgres",
         "DBT_SCHEMA": dbt_schema or os.environ.get("DBT_SCHEMA", DEFAULT_DBT_SCHEMA),
+        # Sessions in UTC: day boundaries and "N days before as_of" must not move with the server's zone.
+        "PGTZ": "UTC",
     }
     for pair in filter(None, parts.query.split("&")):
         key, _, value = pair.partition("=")

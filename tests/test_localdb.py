@@ -72,7 +72,7 @@ def test_libpq_env_reads_every_part_of_the_url() -> None:
     env = libpq_env("postgresql://ana%40corp:s3cr%2Ft@db.example:6543/platform?sslmode=require", "marts")
     assert env == {
         "PGHOST": "db.example", "PGPORT": "6543", "PGUSER": "ana@corp", "PGPASSWORD": "s3cr/t",
-        "PGDATABASE": "platform", "DBT_SCHEMA": "marts", "PGSSLMODE": "require",
+        "PGDATABASE": "platform", "DBT_SCHEMA": "marts", "PGTZ": "UTC", "PGSSLMODE": "require",
     }
 
 
