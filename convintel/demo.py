@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import psycopg
@@ -52,18 +53,13 @@ def run_demo(console: Console, url: str, *, clients: int, leads: int, seed: int)
 def _materialize_dbt(url: str):
     """Run the dbt assets in-process on the persistent Dagster instance, so the UI shows the run."""
     settings.DAGSTER_HOME.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("DAGSTER_HOME", str(settings.DAGSTER_HOME))
     from dagster import DagsterInstance, materialize
 
-    from dagster_pipelines.definitions import defs
     from dagster_pipelines.assets.dbt import dbt_models
-    from dagster_pipelines.resources import DatabaseResource
+    from dagster_pipelines.resources import build_resources
 
-    resources = dict(defs.resources)
-    resources["database"] = DatabaseResource(url=url)
-    import os
-
-    os.environ.setdefault("DAGSTER_HOME", str(settings.DAGSTER_HOME))
-    return materialize([dbt_models], resources=resources, instance=DagsterInstance.get(), raise_on_error=False)
+    return materialize([dbt_models], resources=build_resources(url), instance=DagsterInstance.get(), raise_on_error=False)
 
 
 def _summarise(console: Console, url: str) -> None:

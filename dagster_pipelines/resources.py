@@ -36,3 +36,16 @@ class DatabaseResource(ConfigurableResource):
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+
+
+def build_resources(database_url: str | None = None, dbt_schema: str | None = None) -> dict[str, object]:
+    """The resources of every job: one place for the definitions, the demo and the tests."""
+    from dagster_dbt import DbtCliResource
+
+    from convintel.dbt import dbt_executable
+    from dagster_pipelines.dbt_project import dbt_project
+
+    return {
+        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+        "database": DatabaseResource(url=database_url, dbt_schema=dbt_schema),
+    }

@@ -73,3 +73,12 @@ def conn(db_url: str) -> Iterator[psycopg.Connection]:
 
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """@dbt_assets reads target/manifest.json at import: parse once, before xdist workers start."""
+    if hasattr(session.config, "workerinput"):
+        return
+    from convintel.dbt import prepare_manifest
+
+    prepare_manifest()

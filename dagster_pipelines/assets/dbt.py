@@ -1,7 +1,6 @@
 """The dbt models as Dagster assets, grouped by layer (staging, intermediate, marts, seeds)."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Dagster inspects the context annotation at definition time.
 from collections.abc import Iterator, Mapping
 from typing import Any
 
