@@ -54,8 +54,7 @@ manifest: venv
 	$(BIN)/convintel manifest
 
 ui: db manifest
-	@mkdir -p $(DAGSTER_HOME)
-	$(BIN)/dagster dev -m dagster_pipelines.definitions -h 127.0.0.1 -p $(UI_PORT)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster dev -m dagster_pipelines.definitions -h 127.0.0.1 -p $(UI_PORT)
 
 demo: venv postgres
 	$(BIN)/convintel demo

@@ -109,6 +109,7 @@ def synth(
     null: Annotated[bool, typer.Option("--null", help="plant no effects at all")] = False,
     truth: Annotated[Optional[Path], typer.Option(help="where to write the planted truth JSON")] = None,
     as_of: Annotated[Optional[datetime], typer.Option(help="the world's 'now' (UTC); default today 00:00")] = None,
+    bad_rows: Annotated[bool, typer.Option("--bad-rows", help="also add the documented corpus of bad rows")] = False,
 ) -> None:
     """Write a synthetic platform history with planted truth into the source tables."""
     from convintel.synth import SynthError, generate
@@ -133,6 +134,10 @@ def synth(
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(1) from exc
     _print_mapping("synthetic world", vars(summary))
+    if bad_rows:
+        from convintel.badrows import insert_bad_rows
+
+        _print_mapping("bad rows added (expected exclusions / corrections)", insert_bad_rows(url))
     console.print(f"planted truth: {truth}")
 
 
@@ -157,6 +162,7 @@ def manifest() -> None:
     except settings.DatabaseNotConfigured:
         url = None
     console.print(f"manifest: {prepare_manifest(url)}")
+    settings.ensure_dagster_home()
 
 
 @app.command()

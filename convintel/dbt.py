@@ -11,7 +11,8 @@ from convintel.settings import DBT_PROJECT_DIR, libpq_env
 
 
 def dbt_executable() -> str:
-    beside = Path(sys.executable).parent / "dbt"
+    """The dbt of this environment (the venv's), whether or not its bin/ is on PATH."""
+    beside = Path(sys.prefix) / "bin" / "dbt"
     return str(beside) if beside.exists() else "dbt"
 
 

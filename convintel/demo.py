@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
 import time
 
 import psycopg
@@ -24,23 +24,30 @@ def run_demo(console: Console, url: str, *, clients: int, leads: int, seed: int)
     if existing:
         console.print(f"[bold]2. synthetic world[/bold]: {existing} clients already loaded, kept (`make clean` starts over)")
     else:
+        from convintel.badrows import insert_bad_rows
         from convintel.synth import generate
 
         with console.status("2. synthesising a world with planted truth..."):
             summary = generate(url, clients=clients, leads=leads, seed=seed, truth_path=truth_path)
+        bad_rows = insert_bad_rows(url)
         console.print(
             f"[bold]2. synthetic world[/bold]: {summary.clients} clients, {summary.leads:,} leads, "
             f"{summary.outbound_touches:,} touches, {summary.conversions:,} bookings "
-            f"(planted truth: {truth_path})"
+            f"(planted truth: {truth_path}), plus {sum(bad_rows.values())} deliberately bad rows"
         )
 
     from convintel.dbt import prepare_manifest
 
-    with console.status("3. dbt build through Dagster (seeds, models, tests)..."):
+    log_path = settings.STATE_DIR / "logs" / "demo-dbt.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with console.status("3. dbt build through Dagster (seeds, models, tests)..."), \
+            log_path.open("w") as log, contextlib.redirect_stdout(log):
         prepare_manifest(url)
         result = _materialize_dbt(url)
-    console.print(f"[bold]3. dbt build[/bold] via Dagster run {result.run_id}: {'success' if result.success else 'FAILED'}")
+    console.print(f"[bold]3. dbt build[/bold] via Dagster run {result.run_id}: "
+                  f"{'success' if result.success else 'FAILED'} (dbt log: {log_path})")
     if not result.success:
+        console.print(log_path.read_text()[-4000:])
         raise SystemExit(1)
 
     _summarise(console, url)
@@ -52,14 +59,15 @@ def run_demo(console: Console, url: str, *, clients: int, leads: int, seed: int)
 
 def _materialize_dbt(url: str):
     """Run the dbt assets in-process on the persistent Dagster instance, so the UI shows the run."""
-    settings.DAGSTER_HOME.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("DAGSTER_HOME", str(settings.DAGSTER_HOME))
+    settings.ensure_dagster_home()
     from dagster import DagsterInstance, materialize
 
     from dagster_pipelines.assets.dbt import dbt_models
     from dagster_pipelines.resources import build_resources
 
-    return materialize([dbt_models], resources=build_resources(url), instance=DagsterInstance.get(), raise_on_error=False)
+    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}  # the run's full log is in the UI
+    return materialize([dbt_models], resources=build_resources(url), instance=DagsterInstance.get(),
+                       run_config=quiet, raise_on_error=False)
 
 
 def _summarise(console: Console, url: str) -> None:
@@ -75,7 +83,7 @@ def _summarise(console: Console, url: str) -> None:
             """
         ).fetchall()
         exclusions = conn.execute(
-            f"select source_table, reason, handling, sum(row_count)::bigint from {schema}.fct_data_quality_exclusions "
+            f"select source_table, reason, disposition, sum(row_count)::bigint from {schema}.fct_data_quality_exclusions "
             "group by 1, 2, 3 order by 1, 2"
         ).fetchall()
     table = Table(title="lead outcomes per client (SPEC §4)")
@@ -85,7 +93,7 @@ def _summarise(console: Console, url: str) -> None:
         table.add_row(row[0], *(f"{value:,}" for value in row[1:]))
     console.print(table)
     quality = Table(title="rows excluded or corrected (fct_data_quality_exclusions)")
-    for column in ("table", "reason", "handling", "rows"):
+    for column in ("table", "reason", "disposition", "rows"):
         quality.add_column(column)
     for row in exclusions:
         quality.add_row(row[0], row[1], row[2], f"{row[3]:,}")

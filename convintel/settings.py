@@ -61,3 +61,13 @@ def libpq_env(url: str, dbt_schema: str | None = None) -> dict[str, str]:
         if key == "sslmode":
             env["PGSSLMODE"] = value
     return env
+
+
+def ensure_dagster_home() -> Path:
+    """DAGSTER_HOME with a dagster.yaml (local storage, no telemetry), exported for Dagster."""
+    DAGSTER_HOME.mkdir(parents=True, exist_ok=True)
+    config = DAGSTER_HOME / "dagster.yaml"
+    if not config.exists():
+        config.write_text("# Local Dagster instance of this checkout (git-ignored).\ntelemetry:\n  enabled: false\n")
+    os.environ["DAGSTER_HOME"] = str(DAGSTER_HOME)
+    return DAGSTER_HOME
