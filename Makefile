@@ -60,7 +60,7 @@ demo: venv postgres
 	$(BIN)/convintel demo
 
 test: venv postgres
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q
 
 clean:
 	-@test -x $(BIN)/convintel && $(BIN)/convintel db down

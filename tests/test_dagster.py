@@ -24,6 +24,10 @@ def test_definitions_load_with_dbt_layers_as_asset_groups() -> None:
     groups = {graph.get(AssetKey(name)).group_name for name in ("stg_activities", "int_touches")}
     assert groups == {"dbt_staging", "dbt_intermediate"}
     assert defs.resolve_job_def("dbt_build") is not None
+    # The invariants (singular dbt tests) show as asset checks on the model they guard.
+    checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
+    assert ("int_touches", "assert_one_converting_touch_per_converted_lead") in checks
+    assert ("int_touches", "assert_no_touch_at_or_after_booking") in checks
 
 
 @pytest.mark.slow

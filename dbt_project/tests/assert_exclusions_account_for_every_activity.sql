@@ -1,5 +1,6 @@
 -- Every source activity is either analysed (kept) or counted under exactly one excluded reason, and
 -- the report's activity counts add up to the cleaned model's.
+{{ config(meta={'dagster': {'ref': {'name': 'fct_data_quality_exclusions'}}}) }}
 with
 
 cleaned as (

@@ -1,4 +1,5 @@
 -- SPEC §4: touches at or after the booking time are cut from every analysis.
+{{ config(meta={'dagster': {'ref': {'name': 'int_touches'}}}) }}
 select touches.touch_id, touches.touched_at, outcomes.booked_at
 from {{ ref('int_touches') }} as touches
 inner join {{ ref('int_lead_outcomes') }} as outcomes

@@ -1,5 +1,6 @@
 -- SPEC §4: exactly one converting touch per converted lead that has a touch before its booking,
 -- and none for any other lead.
+{{ config(meta={'dagster': {'ref': {'name': 'int_touches'}}}) }}
 with
 
 outcomes as (

@@ -1,5 +1,6 @@
 -- The outbound actions of seed activity_actions are exactly the database's
 -- convintel_outbound_actions() (migration 002), which the converting-touch trigger uses.
+{{ config(meta={'dagster': {'ref': {'name': 'activity_actions'}}}) }}
 with
 
 seeded as (

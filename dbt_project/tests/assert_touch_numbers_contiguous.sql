@@ -1,5 +1,6 @@
 -- touch_number runs 1..n per lead without gaps or repeats, in (touched_at, touch_id) order, and n
 -- equals the lead's touches_before_booking in int_lead_outcomes.
+{{ config(meta={'dagster': {'ref': {'name': 'int_touches'}}}) }}
 with
 
 touches as (
