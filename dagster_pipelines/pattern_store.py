@@ -1,0 +1,140 @@
+"""The pattern store (SPEC §7 storage): what a learning run writes, per client, in one transaction.
+
+For each client: one upsert per pattern type into ``conversion_patterns`` (valid for 14 days) and one
+row into ``conversion_pattern_history`` tagged with the run id, and — when the WHO detector ships
+learned weights — the client's ``als_learned_weights``. A detector whose minimum-data gate failed
+hands over no pattern: the stored one is kept untouched (never replaced by an empty default) and the
+outcome says why. Concurrent runs for the same client are serialised by a transaction-scoped advisory
+lock; the transaction scopes itself to the client, so the forced row-level security applies to the
+pipeline as to everyone else.
+
+Plain psycopg, no Dagster import: the API and the command line use it too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from uuid import UUID
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+PatternType = Literal["who", "what", "when", "how"]
+PATTERN_TYPES: tuple[PatternType, ...] = ("who", "what", "when", "how")
+VALIDITY = timedelta(days=14)
+# First key of the two-key advisory lock: "conversion patterns, per client" (second key: the client).
+_LOCK_CLASS = 716_014
+
+
+@dataclass(frozen=True)
+class DetectorResult:
+    """What one detector produced for one client. ``patterns`` is None when its gate failed."""
+
+    client_id: UUID
+    pattern_type: PatternType
+    patterns: dict[str, Any] | None
+    sample_size: int
+    confidence: float
+    conversions: int = 0
+    gate_reason: str | None = None
+    learned_weights: dict[str, float] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.pattern_type not in PATTERN_TYPES:
+            raise ValueError(f"unknown pattern type {self.pattern_type!r}; expected one of {PATTERN_TYPES}")
+        if not 0.0 <= self.confidence <= 1.0:
+            raise ValueError(f"confidence must be in [0, 1], got {self.confidence}")
+        if self.sample_size < 0:
+            raise ValueError(f"sample_size must be >= 0, got {self.sample_size}")
+        if self.patterns is None and not self.gate_reason:
+            raise ValueError("a result without patterns must say why (gate_reason)")
+
+
+StoreAction = Literal["stored", "kept_previous", "nothing_stored"]
+
+
+@dataclass(frozen=True)
+class StoreOutcome:
+    client_id: UUID
+    pattern_type: PatternType
+    action: StoreAction
+    reason: str | None = None
+
+
+def store_client_results(
+    conn: psycopg.Connection,
+    client_id: UUID,
+    results: list[DetectorResult],
+    *,
+    run_id: UUID,
+    computed_at: datetime,
+) -> list[StoreOutcome]:
+    """Store one client's detector results atomically; return what happened to each type."""
+    if any(result.client_id != client_id for result in results):
+        raise ValueError("every result must belong to the client being stored")
+    if computed_at.tzinfo is None:
+        raise ValueError("computed_at must be timezone-aware")
+    outcomes: list[StoreOutcome] = []
+    with conn.transaction():
+        conn.execute("select set_config('app.client_ids', %s, true)", (str(client_id),))
+        conn.execute("select pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, str(client_id)))
+        for result in results:
+            if result.patterns is None:
+                has_previous = conn.execute(
+                    "select 1 from conversion_patterns where client_id = %s and pattern_type = %s",
+                    (client_id, result.pattern_type),
+                ).fetchone()
+                action: StoreAction = "kept_previous" if has_previous else "nothing_stored"
+                outcomes.append(StoreOutcome(client_id, result.pattern_type, action, result.gate_reason))
+                continue
+            _upsert(conn, result, run_id, computed_at)
+            outcomes.append(StoreOutcome(client_id, result.pattern_type, "stored"))
+    return outcomes
+
+
+def _upsert(conn: psycopg.Connection, result: DetectorResult, run_id: UUID, computed_at: datetime) -> None:
+    params = {
+        "client_id": result.client_id,
+        "pattern_type": result.pattern_type,
+        "patterns": Jsonb(result.patterns),
+        "sample_size": result.sample_size,
+        "confidence": result.confidence,
+        "computed_at": computed_at,
+        "valid_until": computed_at + VALIDITY,
+        "run_id": run_id,
+    }
+    conn.execute(
+        """
+        insert into conversion_patterns
+            (client_id, pattern_type, patterns, sample_size, confidence, computed_at, valid_until)
+        values (%(client_id)s, %(pattern_type)s, %(patterns)s, %(sample_size)s, %(confidence)s,
+                %(computed_at)s, %(valid_until)s)
+        on conflict (client_id, pattern_type) do update set
+            patterns = excluded.patterns,
+            sample_size = excluded.sample_size,
+            confidence = excluded.confidence,
+            computed_at = excluded.computed_at,
+            valid_until = excluded.valid_until
+        """,
+        params,
+    )
+    conn.execute(
+        """
+        insert into conversion_pattern_history
+            (client_id, pattern_type, patterns, sample_size, confidence, computed_at, run_id)
+        values (%(client_id)s, %(pattern_type)s, %(patterns)s, %(sample_size)s, %(confidence)s,
+                %(computed_at)s, %(run_id)s)
+        """,
+        params,
+    )
+    if result.pattern_type == "who" and result.learned_weights is not None:
+        conn.execute(
+            """
+            update clients
+            set als_learned_weights = %s, als_weights_updated_at = %s, conversion_sample_count = %s
+            where id = %s
+            """,
+            (Jsonb(result.learned_weights), computed_at, result.conversions, result.client_id),
+        )
