@@ -1,0 +1,245 @@
+"""Family rankings: the one call a detector makes per field (title, industry, subject template, ...).
+
+A *family* is every category of one field for one client. Per category it reports the rate with its
+Wilson interval, a shrunk rate for ranking, the lift against the rest of the population with its
+interval, a two-sided p-value against the rest and the family's Benjamini–Hochberg q-value.
+
+Rules (SPEC §6)
+    * Categories with ``sample < min_sample`` stay in the frame (their rate and interval are facts)
+      but are not ranked, not tested (p = q = NaN, so they do not count in the BH family) and never
+      labelled; ``is_ranked`` says which is which.
+    * ``label`` is ``"winning"`` when ``q < q_threshold`` and the lift is above 1, ``"losing"`` when
+      ``q < q_threshold`` and the lift is below 1, otherwise ``None``.
+    * ``rank`` orders the ranked categories by shrunk rate, 1 = best; ties go to the larger sample,
+      then to the category's text, so a re-run on the same data gives the same order. Rows come out
+      ranked first (by rank), then the unranked ones by decreasing sample.
+    * The *rest* of a category is the family total minus the category. For multi-label fields, where
+      one lead can sit in several categories, pass the population totals instead.
+
+The position-adjusted variant stratifies by a column such as ``touch_number``: it ranks by the shrunk
+adjusted (standardised) rate and labels by the Mantel–Haenszel lift and the CMH q-value
+(:mod:`detectors.stats.stratified`), reporting the crude rate and lift beside them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from detectors.stats._common import FloatArray, as_counts
+from detectors.stats.intervals import lift_interval, rate_interval
+from detectors.stats.shrinkage import estimate_prior_strength, shrink_rates
+from detectors.stats.significance import benjamini_hochberg, p_values_against_rest
+from detectors.stats.stratified import StratifiedFamily, standardised_rate, stratified_effects
+
+DEFAULT_MIN_SAMPLE = 5
+DEFAULT_Q_THRESHOLD = 0.10
+
+RANKING_COLUMNS = [
+    "category",
+    "sample",
+    "conversions",
+    "rate",
+    "ci_low",
+    "ci_high",
+    "shrunk_rate",
+    "lift",
+    "lift_ci_low",
+    "lift_ci_high",
+    "p_value",
+    "q_value",
+    "label",
+    "rank",
+    "is_ranked",
+]
+
+ADJUSTED_RANKING_COLUMNS = [
+    "category",
+    "sample",
+    "conversions",
+    "rate",
+    "ci_low",
+    "ci_high",
+    "adjusted_rate",
+    "shrunk_adjusted_rate",
+    "lift",
+    "lift_ci_low",
+    "lift_ci_high",
+    "adjusted_lift",
+    "adjusted_lift_ci_low",
+    "adjusted_lift_ci_high",
+    "p_value",
+    "q_value",
+    "label",
+    "rank",
+    "is_ranked",
+]
+
+
+def rank_categories(
+    df: pd.DataFrame,
+    *,
+    category_col: str,
+    conversions_col: str = "conversions",
+    sample_col: str = "sample",
+    baseline_rate: float,
+    min_sample: int = DEFAULT_MIN_SAMPLE,
+    q_threshold: float = DEFAULT_Q_THRESHOLD,
+    population_conversions: int | None = None,
+    population_sample: int | None = None,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Rank one family by shrunk rate and label it by crude lift and BH q-value (columns RANKING_COLUMNS).
+
+    Rows with the same category are summed. ``baseline_rate`` is the shrinkage target (the client's
+    booking rate). ``population_*`` replace the family totals as the population when categories
+    overlap. ``frame.attrs`` records the prior used and the BH family size.
+    """
+    _check_thresholds(min_sample, q_threshold)
+    totals = (
+        df.groupby(category_col, sort=False, dropna=False)[[conversions_col, sample_col]]
+        .sum()
+        .rename_axis("category")
+        .reset_index()
+    )
+    conversions, sample = as_counts(totals[conversions_col].to_numpy(float), totals[sample_col].to_numpy(float))
+    rest_conversions, rest_sample = _rest_of_population(conversions, sample, population_conversions, population_sample)
+    rate = rate_interval(conversions, sample, level)
+    prior = estimate_prior_strength(conversions, sample)
+    lift = lift_interval(conversions, sample, rest_conversions, rest_sample, level)
+    ranked = sample >= min_sample
+    p_value = np.full(len(sample), np.nan)
+    p_value[ranked] = p_values_against_rest(
+        conversions[ranked], sample[ranked], rest_conversions[ranked], rest_sample[ranked]
+    )
+    frame = pd.DataFrame(
+        {
+            "category": totals["category"],
+            "sample": sample.astype(np.int64),
+            "conversions": conversions.astype(np.int64),
+            "rate": rate.rate,
+            "ci_low": rate.ci_low,
+            "ci_high": rate.ci_high,
+            "shrunk_rate": shrink_rates(conversions, sample, baseline_rate, prior.value),
+            "lift": lift.lift,
+            "lift_ci_low": lift.ci_low,
+            "lift_ci_high": lift.ci_high,
+            "p_value": p_value,
+        }
+    )
+    ranking = _label_and_rank(frame, score_col="shrunk_rate", effect_col="lift", ranked=ranked, q_threshold=q_threshold)
+    ranking.attrs = {
+        "prior_mean": float(baseline_rate),
+        "prior_strength": prior.value,
+        "prior_strength_method": prior.method,
+        "family_size": int(np.isfinite(p_value).sum()),
+    }
+    return ranking[RANKING_COLUMNS]
+
+
+def rank_categories_adjusted(
+    df: pd.DataFrame,
+    *,
+    category_col: str,
+    stratum_col: str,
+    conversions_col: str = "conversions",
+    sample_col: str = "sample",
+    min_sample: int = DEFAULT_MIN_SAMPLE,
+    q_threshold: float = DEFAULT_Q_THRESHOLD,
+    population: pd.DataFrame | None = None,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Rank one family by position-adjusted effect (columns ADJUSTED_RANKING_COLUMNS).
+
+    ``df`` has one row per (category, stratum) with counts. Ranking is by the shrunk adjusted rate
+    (prior mean = the population's overall rate); labels use the MH lift and the CMH q-value.
+    ``population`` (one row per stratum, same column names) replaces the family totals when
+    categories overlap.
+    """
+    _check_thresholds(min_sample, q_threshold)
+    family = StratifiedFamily.from_frame(
+        df,
+        category_col=category_col,
+        stratum_col=stratum_col,
+        conversions_col=conversions_col,
+        sample_col=sample_col,
+        population=population,
+    )
+    effects = stratified_effects(family, level)
+    conversions, sample = family.conversions.sum(axis=1), family.sample.sum(axis=1)
+    rest_conversions = family.standard_conversions.sum() - conversions
+    rest_sample = family.standard_sample.sum() - sample
+    rate = rate_interval(conversions, sample, level)
+    lift = lift_interval(conversions, sample, rest_conversions, rest_sample, level)
+    prior = estimate_prior_strength(conversions, sample)
+    ranked = sample >= min_sample
+    frame = effects.assign(
+        rate=rate.rate,
+        ci_low=rate.ci_low,
+        ci_high=rate.ci_high,
+        shrunk_adjusted_rate=standardised_rate(
+            family.conversions, family.sample, family.standard_conversions, family.standard_sample, prior.value
+        ),
+        lift=lift.lift,
+        lift_ci_low=lift.ci_low,
+        lift_ci_high=lift.ci_high,
+        p_value=effects["p_value"].where(ranked),
+    )
+    ranking = _label_and_rank(
+        frame, score_col="shrunk_adjusted_rate", effect_col="adjusted_lift", ranked=ranked, q_threshold=q_threshold
+    )
+    ranking.attrs = {
+        "prior_mean": family.overall_rate,
+        "prior_strength": prior.value,
+        "prior_strength_method": prior.method,
+        "family_size": int(frame["p_value"].notna().sum()),
+        "strata": len(family.strata),
+    }
+    return ranking[ADJUSTED_RANKING_COLUMNS]
+
+
+def _check_thresholds(min_sample: int, q_threshold: float) -> None:
+    if min_sample < 0:
+        raise ValueError(f"min_sample must be non-negative, got {min_sample}")
+    if not 0.0 < q_threshold < 1.0:
+        raise ValueError(f"q_threshold must lie strictly between 0 and 1, got {q_threshold}")
+
+
+def _rest_of_population(
+    conversions: FloatArray,
+    sample: FloatArray,
+    population_conversions: int | None,
+    population_sample: int | None,
+) -> tuple[FloatArray, FloatArray]:
+    if (population_conversions is None) != (population_sample is None):
+        raise ValueError("give both population_conversions and population_sample, or neither")
+    if population_conversions is None or population_sample is None:
+        population_conversions, population_sample = conversions.sum(), sample.sum()
+    rest_conversions, rest_sample = population_conversions - conversions, population_sample - sample
+    if (rest_sample < 0).any() or (rest_conversions < 0).any() or (rest_conversions > rest_sample).any():
+        raise ValueError("the population must contain every category's conversions and sample")
+    return rest_conversions, rest_sample
+
+
+def _label_and_rank(
+    frame: pd.DataFrame, *, score_col: str, effect_col: str, ranked: npt.NDArray[np.bool_], q_threshold: float
+) -> pd.DataFrame:
+    q_value = benjamini_hochberg(frame["p_value"].to_numpy(float))
+    significant = q_value < q_threshold
+    effect = frame[effect_col].to_numpy(float)
+    label = np.where(significant & (effect > 1), "winning", np.where(significant & (effect < 1), "losing", None))
+    score = frame[score_col].to_numpy(float)
+    sample = frame["sample"].to_numpy()
+    tie_breaker = [str(category) for category in frame["category"]]
+    ranked_rows = sorted(np.flatnonzero(ranked), key=lambda row: (-score[row], -sample[row], tie_breaker[row]))
+    unranked_rows = sorted(np.flatnonzero(~ranked), key=lambda row: (-sample[row], tie_breaker[row]))
+    rank = np.zeros(len(frame), dtype=np.int64)
+    rank[ranked_rows] = np.arange(1, len(ranked_rows) + 1)
+    result = frame.assign(
+        q_value=q_value,
+        label=pd.Series(label, index=frame.index, dtype=object),
+        rank=pd.arrays.IntegerArray(rank, mask=~ranked),
+        is_ranked=ranked,
+    )
+    return result.iloc[ranked_rows + unranked_rows].reset_index(drop=True)

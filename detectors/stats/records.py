@@ -1,0 +1,46 @@
+"""JSON-safe records for the pattern JSON (``conversion_patterns.patterns``).
+
+NaN, infinities, ``None``, ``pd.NA`` and ``NaT`` become ``None``; numpy scalars become Python ``int``,
+``float``, ``bool`` and ``str``. Floats are rounded to 6 decimals, so a re-run on unchanged data stores
+identical JSON; a non-zero value smaller than 1e-6 (a tiny p- or q-value) keeps 6 significant digits
+instead, so that it does not read as exactly 0.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+RECORD_DECIMALS = 6
+
+
+def to_records(frame: pd.DataFrame, *, decimals: int = RECORD_DECIMALS) -> list[dict[str, Any]]:
+    """One JSON-safe dict per row, keys in column order."""
+    columns = [str(column) for column in frame.columns]
+    return [
+        {column: json_safe(value, decimals) for column, value in zip(columns, row)}
+        for row in frame.itertuples(index=False, name=None)
+    ]
+
+
+def json_safe(value: Any, decimals: int = RECORD_DECIMALS) -> Any:
+    """One cell as a JSON-safe Python value (see the module docstring)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        if not math.isfinite(number):
+            return None
+        if number != 0 and abs(number) < 10.0**-decimals:
+            return float(f"{number:.{decimals}g}")
+        return round(number, decimals)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

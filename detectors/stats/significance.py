@@ -1,0 +1,98 @@
+"""Two-sided tests of a category against the rest, and Benjamini–Hochberg q-values.
+
+Test against the rest
+    The 2×2 table ``[[a, n1 − a], [c, n0 − c]]`` (category, rest) × (converted, not) is tested for
+    independence. When any expected cell ``row total × column total / N`` is below 5 the χ²
+    approximation is unreliable and ``scipy.stats.fisher_exact`` gives the exact two-sided p-value;
+    otherwise the Pearson χ² with one degree of freedom, ``N·(ad − bc)² / (n1·n0·m1·m0)`` with ``m1``,
+    ``m0`` the converted and unconverted totals — the closed form of
+    ``scipy.stats.chi2_contingency(table, correction=False)`` for a 2×2 table, evaluated for the
+    whole family at once (the tests check the two agree). Yates' correction is not applied: it
+    exists to patch the χ² for small counts, which already go to Fisher's test, and on large tables
+    it only makes the test needlessly conservative.
+    A category or rest with no sample is not tested (p = NaN). A table without any conversion has a
+    zero expected column, so it goes to Fisher's test and gets p = 1.
+
+Benjamini–Hochberg
+    ``q_(i) = min_{j ≥ i} p_(j) · m / j`` over the ``m`` tested categories of one family (one field,
+    one client), via ``scipy.stats.false_discovery_control(p, method="bh")``. Untested categories
+    (p = NaN) are left out of ``m`` and get q = NaN, so they can never be labelled.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+
+from detectors.stats._common import FloatArray, as_counts
+
+MIN_EXPECTED_CELL = 5.0
+"""Below this expected count in any cell, Fisher's exact test replaces the χ² test."""
+
+
+class ContingencyTest(NamedTuple):
+    """Two-sided p-value of a category against the rest and the test that produced it."""
+
+    p_value: float
+    method: Literal["fisher", "chi2"] | None
+
+
+def p_value_against_rest(
+    conversions_in: float, sample_in: float, conversions_out: float, sample_out: float
+) -> ContingencyTest:
+    """Two-sided p-value of ``conversions_in / sample_in`` against ``conversions_out / sample_out``."""
+    p_values, methods = _tests_against_rest(conversions_in, sample_in, conversions_out, sample_out)
+    return ContingencyTest(p_value=float(p_values), method=methods[0])
+
+
+def p_values_against_rest(
+    conversions_in: npt.ArrayLike,
+    sample_in: npt.ArrayLike,
+    conversions_out: npt.ArrayLike,
+    sample_out: npt.ArrayLike,
+) -> FloatArray:
+    """:func:`p_value_against_rest` for each element of the (broadcast) arrays."""
+    p_values, _ = _tests_against_rest(conversions_in, sample_in, conversions_out, sample_out)
+    return p_values
+
+
+def _tests_against_rest(
+    conversions_in: npt.ArrayLike,
+    sample_in: npt.ArrayLike,
+    conversions_out: npt.ArrayLike,
+    sample_out: npt.ArrayLike,
+) -> tuple[FloatArray, list[Literal["fisher", "chi2"] | None]]:
+    """p-values (broadcast shape) and the test used for each table (flattened)."""
+    conv_in, n_in = as_counts(conversions_in, sample_in)
+    conv_out, n_out = as_counts(conversions_out, sample_out)
+    shape = np.broadcast_shapes(conv_in.shape, conv_out.shape)
+    a, n1, c, n0 = (np.broadcast_to(counts, shape).ravel() for counts in (conv_in, n_in, conv_out, n_out))
+    total, converted = n1 + n0, a + c
+    testable = (n1 > 0) & (n0 > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        smallest_expected = np.minimum(n1, n0) * np.minimum(converted, total - converted) / total
+        pearson = total * (a * (n0 - c) - c * (n1 - a)) ** 2 / (n1 * n0 * converted * (total - converted))
+    use_fisher = testable & (smallest_expected < MIN_EXPECTED_CELL)
+    p_values = np.where(testable & ~use_fisher, stats.chi2.sf(pearson, df=1), np.nan)
+    for row in np.flatnonzero(use_fisher):
+        table = np.array([[a[row], n1[row] - a[row]], [c[row], n0[row] - c[row]]], dtype=np.int64)
+        p_values[row] = stats.fisher_exact(table).pvalue
+    methods: list[Literal["fisher", "chi2"] | None] = [
+        ("fisher" if fisher else "chi2") if tested else None for fisher, tested in zip(use_fisher, testable)
+    ]
+    return p_values.reshape(shape), methods
+
+
+def benjamini_hochberg(p_values: npt.ArrayLike) -> FloatArray:
+    """BH q-values over the finite p-values of one family; NaN stays NaN and is not counted in m."""
+    p = np.asarray(p_values, dtype=float)
+    if p.ndim != 1:
+        raise ValueError("p_values must be one-dimensional (one family)")
+    q = np.full(p.shape, np.nan)
+    tested = np.isfinite(p)
+    if tested.any():
+        q[tested] = stats.false_discovery_control(p[tested], method="bh")
+    return q
