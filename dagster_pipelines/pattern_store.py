@@ -13,43 +13,19 @@ Plain psycopg, no Dagster import: the API and the command line use it too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-PatternType = Literal["who", "what", "when", "how"]
-PATTERN_TYPES: tuple[PatternType, ...] = ("who", "what", "when", "how")
+from detectors.result import DetectorResult, PatternType
+
 VALIDITY = timedelta(days=14)
 # First key of the two-key advisory lock: "conversion patterns, per client" (second key: the client).
 _LOCK_CLASS = 716_014
-
-
-@dataclass(frozen=True)
-class DetectorResult:
-    """What one detector produced for one client. ``patterns`` is None when its gate failed."""
-
-    client_id: UUID
-    pattern_type: PatternType
-    patterns: dict[str, Any] | None
-    sample_size: int
-    confidence: float
-    conversions: int = 0
-    gate_reason: str | None = None
-    learned_weights: dict[str, float] | None = field(default=None)
-
-    def __post_init__(self) -> None:
-        if self.pattern_type not in PATTERN_TYPES:
-            raise ValueError(f"unknown pattern type {self.pattern_type!r}; expected one of {PATTERN_TYPES}")
-        if not 0.0 <= self.confidence <= 1.0:
-            raise ValueError(f"confidence must be in [0, 1], got {self.confidence}")
-        if self.sample_size < 0:
-            raise ValueError(f"sample_size must be >= 0, got {self.sample_size}")
-        if self.patterns is None and not self.gate_reason:
-            raise ValueError("a result without patterns must say why (gate_reason)")
 
 
 StoreAction = Literal["stored", "kept_previous", "nothing_stored"]

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from dagster_pipelines.pattern_store import DetectorResult, StoreOutcome, store_client_results
+from dagster_pipelines.pattern_store import StoreOutcome, store_client_results
+from detectors.result import DetectorResult
 
 T1 = datetime(2026, 6, 7, 2, 0, tzinfo=timezone.utc)
 T2 = T1 + timedelta(days=7)

@@ -651,3 +651,8 @@ def test_position_confounded_null_families_are_rarely_labelled_once_adjusted() -
         labelled_crude += crude["label"].notna().any()
     assert labelled_adjusted / NULL_FAMILIES <= NULL_LABEL_CEILING
     assert labelled_crude / NULL_FAMILIES > 0.3  # what the adjustment protects against
+
+
+def test_json_safe_converts_nested_containers() -> None:
+    nested = {"a": [np.float64(0.1234567), np.nan, (np.int64(3), True)], 7: {"b": np.inf}}
+    assert json_safe(nested) == {"a": [0.123457, None, [3, True]], "7": {"b": None}}

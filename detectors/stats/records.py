@@ -27,7 +27,7 @@ def to_records(frame: pd.DataFrame, *, decimals: int = RECORD_DECIMALS) -> list[
 
 
 def json_safe(value: Any, decimals: int = RECORD_DECIMALS) -> Any:
-    """One cell as a JSON-safe Python value (see the module docstring)."""
+    """A value as JSON-safe Python (see the module docstring); dicts and lists are converted deeply."""
     if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, (bool, np.bool_)):
@@ -43,4 +43,8 @@ def json_safe(value: Any, decimals: int = RECORD_DECIMALS) -> Any:
         return round(number, decimals)
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, dict):
+        return {str(key): json_safe(item, decimals) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item, decimals) for item in value]
     return value
