@@ -1,0 +1,51 @@
+{#- Sufficient statistics for fitting ALS weights (SPEC §7 who, recommended_weights): per client, each
+    distinct combination of the five ALS components at first touch with its leads and conversions.
+    Components are clipped to [0, max_points] (risk to [0, risk_max_points]) of var('als'), exactly as
+    the ALS score treats them, so the detector always sees values in range; the raw snapshot values
+    are in fct_who_leads. Leads with any component missing are not dropped: they are counted in one
+    row per client with has_all_components = false and all components NULL, so the leads of a client
+    always sum to fct_who_client_summary.leads_with_outcome (singular test). Portable SQL. -#}
+
+{%- set als = var('als') -%}
+{%- set limits = {} -%}
+{%- for name, spec in als['components'].items() -%}
+    {%- do limits.update({name: spec['max_points']}) -%}
+{%- endfor -%}
+{%- do limits.update({'risk': als['risk_max_points']}) %}
+
+with
+
+leads as (
+    select * from {{ ref('fct_who_leads') }}
+),
+
+keyed as (
+    select
+        client_id,
+        is_converted,
+        has_all_als_components as has_all_components,
+        {%- for name, max_points in limits.items() %}
+        case
+            when not has_all_als_components then null
+            when {{ name }} < 0 then 0
+            when {{ name }} > {{ max_points }} then {{ max_points }}
+            else {{ name }}
+        end as {{ name }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from leads
+),
+
+final as (
+    select
+        client_id,
+        has_all_components,
+        {%- for name in limits %}
+        {{ name }},
+        {%- endfor %}
+        cast(count(*) as {{ dbt.type_bigint() }}) as leads,
+        cast(sum(case when is_converted then 1 else 0 end) as {{ dbt.type_bigint() }}) as conversions
+    from keyed
+    group by client_id, has_all_components, {{ limits.keys() | join(', ') }}
+)
+
+select * from final
