@@ -153,6 +153,30 @@ def dbt(ctx: typer.Context) -> None:
 
 
 @app.command()
+def learn(
+    client: Annotated[Optional[list[str]], typer.Option("--client", help="a client id; repeat for several (default: all)")] = None,
+) -> None:
+    """Build the dbt models, run the detectors and store each client's patterns (a Dagster run)."""
+    import uuid
+
+    from convintel.learn import print_who_summary, run_learning
+
+    try:
+        client_ids = [uuid.UUID(value) for value in client or []]
+    except ValueError as exc:
+        console.print(f"[red]--client must be a client id (UUID): {exc}[/red]")
+        raise typer.Exit(2) from exc
+    url = _url()
+    with console.status("learning: dbt build, detectors, pattern store..."):
+        result = run_learning(url, client_ids)
+    if not result.success:
+        console.print(f"[red]learning run {result.run_id} failed[/red]; log: {settings.STATE_DIR / 'logs' / 'learning.log'}")
+        raise typer.Exit(1)
+    console.print(f"learning run {result.run_id}: success")
+    print_who_summary(console, url, client_ids)
+
+
+@app.command()
 def manifest() -> None:
     """Parse the dbt project into target/manifest.json (Dagster reads it at import time)."""
     from convintel.dbt import prepare_manifest

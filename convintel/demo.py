@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 import psycopg
@@ -36,38 +35,23 @@ def run_demo(console: Console, url: str, *, clients: int, leads: int, seed: int)
             f"(planted truth: {truth_path}), plus {sum(bad_rows.values())} deliberately bad rows"
         )
 
-    from convintel.dbt import prepare_manifest
+    from convintel.learn import print_who_summary, run_learning
 
-    log_path = settings.STATE_DIR / "logs" / "demo-dbt.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with console.status("3. dbt build through Dagster (seeds, models, tests)..."), \
-            log_path.open("w") as log, contextlib.redirect_stdout(log):
-        prepare_manifest(url)
-        result = _materialize_dbt(url)
-    console.print(f"[bold]3. dbt build[/bold] via Dagster run {result.run_id}: "
-                  f"{'success' if result.success else 'FAILED'} (dbt log: {log_path})")
+    log_path = settings.STATE_DIR / "logs" / "demo-learning.log"
+    with console.status("3. learning through Dagster: dbt build (seeds, models, tests), detectors, pattern store..."):
+        result = run_learning(url, log_path=log_path)
+    console.print(f"[bold]3. learning[/bold] Dagster run {result.run_id}: "
+                  f"{'success' if result.success else 'FAILED'} (log: {log_path})")
     if not result.success:
         console.print(log_path.read_text()[-4000:])
         raise SystemExit(1)
 
     _summarise(console, url)
+    print_who_summary(console, url)
     console.print(f"\ndone in {time.monotonic() - started:.0f} s. Where to look next:")
     console.print("  make ui     Dagster UI (assets, lineage, this run) on http://127.0.0.1:3000")
     console.print("  make docs   dbt docs with lineage (dbt_project/target/index.html)")
     console.print(f"  psql {url}   then e.g. select * from {settings.DEFAULT_DBT_SCHEMA}.fct_data_quality_exclusions")
-
-
-def _materialize_dbt(url: str):
-    """Run the dbt assets in-process on the persistent Dagster instance, so the UI shows the run."""
-    settings.ensure_dagster_home()
-    from dagster import DagsterInstance, materialize
-
-    from dagster_pipelines.assets.dbt import dbt_models
-    from dagster_pipelines.resources import build_resources
-
-    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}  # the run's full log is in the UI
-    return materialize([dbt_models], resources=build_resources(url), instance=DagsterInstance.get(),
-                       run_config=quiet, raise_on_error=False)
 
 
 def _summarise(console: Console, url: str) -> None:
