@@ -23,7 +23,10 @@ def test_definitions_load_with_dbt_layers_as_asset_groups() -> None:
     assert {"int_lead_outcomes", "int_touches", "fct_data_quality_exclusions"} <= keys
     groups = {graph.get(AssetKey(name)).group_name for name in ("stg_activities", "int_touches")}
     assert groups == {"dbt_staging", "dbt_intermediate"}
-    assert defs.resolve_job_def("dbt_build") is not None
+    assert defs.resolve_job_def("dbt_build") is not None and defs.resolve_job_def("learning") is not None
+    assert graph.get(AssetKey("who_patterns")).group_name == "detectors"
+    assert AssetKey("fct_who_dimension_stats") in graph.get(AssetKey("who_patterns")).parent_keys
+    assert AssetKey("who_patterns") in graph.get(AssetKey("conversion_patterns")).parent_keys
     # The invariants (singular dbt tests) show as asset checks on the model they guard.
     checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
     assert ("int_touches", "assert_one_converting_touch_per_converted_lead") in checks
