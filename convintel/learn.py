@@ -10,7 +10,6 @@ from uuid import UUID
 
 import psycopg
 from rich.console import Console
-from rich.table import Table
 
 from convintel import settings
 
@@ -53,31 +52,34 @@ def print_who_summary(console: Console, url: str, client_ids: Sequence[UUID] = (
             """,
             (ids,),
         ).fetchall()
-    table = Table(title="WHO patterns (rate [95% interval], n; label when q < 0.10)", show_lines=True)
-    for column in ("client", "top titles", "top industries", "size sweet spot", "weights (cv AUC learned / default)"):
-        table.add_column(column)
+    console.print("\n[bold]WHO patterns[/bold] — rate [95% interval] and n; a label only when q < 0.10")
     for name, patterns, confidence, _ in rows:
         if patterns is None:
-            table.add_row(name, "no pattern stored (not enough data)", "", "", "")
+            console.print(f"\n[bold]{name}[/bold]: no WHO pattern stored (not enough data yet)")
             continue
         validation = patterns["weights_validation"]
         weights = patterns["recommended_weights"]
         spot = patterns["size_analysis"]["sweet_spot"]
-        table.add_row(
-            f"{name}\nconfidence {confidence:.2f}\n{patterns['conversions']} / {patterns['sample_size']} booked",
-            _top_entries(patterns["title_rankings"]["by_title"]),
-            _top_entries(patterns["industry_rankings"]),
-            f"{spot['bucket']} employees: {spot['conversion_rate']:.1%}" if spot else "-",
-            f"{weights['source']}: " + ", ".join(f"{k} {weights[k]:.2f}" for k in ("data_quality", "authority", "company_fit", "timing"))
-            + f"\n{validation['cv_auc_learned']:.3f} / {validation['cv_auc_default']:.3f}\n{validation['reason']}",
+        console.print(
+            f"\n[bold]{name}[/bold]: {patterns['conversions']} booked of {patterns['sample_size']} leads with an "
+            f"outcome ({patterns['baseline_rate']:.1%}), confidence {confidence:.2f}"
         )
-    console.print(table)
+        console.print(f"  titles      {_top_entries(patterns['title_rankings']['by_title'])}")
+        console.print(f"  industries  {_top_entries(patterns['industry_rankings'])}")
+        if spot:
+            console.print(f"  size        sweet spot {spot['bucket']} employees: {spot['conversion_rate']:.1%} (n={spot['sample']})")
+        console.print(
+            f"  weights     {weights['source']}: "
+            + ", ".join(f"{k} {weights[k]:.2f}" for k in ("data_quality", "authority", "company_fit", "timing"))
+            + f"; cv AUC learned {validation['cv_auc_learned']:.3f} vs default {validation['cv_auc_default']:.3f}"
+        )
+        console.print(f"              {validation['reason']}", style="dim")
 
 
 def _top_entries(entries: list[dict], limit: int = 3) -> str:
     ranked = sorted((e for e in entries if e.get("is_ranked")), key=lambda e: e["rank"])[:limit]
-    return "\n".join(
-        f"{e['category']}: {e['rate']:.1%} [{e['ci_low']:.1%}, {e['ci_high']:.1%}] n={e['sample']}"
+    return " · ".join(
+        f"{e['category']} {e['rate']:.1%} [{e['ci_low']:.1%}, {e['ci_high']:.1%}] n={e['sample']}"
         + (f" {e['label']}" if e.get("label") else "")
         for e in ranked
     ) or "-"
