@@ -82,3 +82,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     from convintel.dbt import prepare_manifest
 
     prepare_manifest()
+
+
+@pytest.fixture(scope="module")
+def module_db_url(server_url: str, template_url: str) -> Iterator[str]:
+    """A fresh migrated database shared by one test module (for modules that build dbt once)."""
+    url = create_database(server_url, template=template_url.rsplit("/", 1)[1])
+    try:
+        yield url
+    finally:
+        drop_database(url)

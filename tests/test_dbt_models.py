@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,9 +19,8 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from convintel.badrows import BadRowsCorpus, insert_bad_rows, insert_bad_rows_corpus
-from convintel.db import create_database, drop_database
-from convintel.dbt import run_dbt
 from convintel.settings import DBT_PROJECT_DIR
+from support import dbt_or_fail
 
 pytestmark = pytest.mark.slow
 
@@ -107,25 +105,15 @@ def insert_hand_made(url: str) -> None:
             )
 
 
-def dbt(args: list[str], url: str, target: Path) -> subprocess.CompletedProcess:
-    try:
-        return run_dbt(args, url, schema=SCHEMA, capture=True, target_path=target)
-    except subprocess.CalledProcessError as exc:  # show dbt's own report on failure
-        pytest.fail(f"dbt {' '.join(args)} failed:\n{exc.stdout}\n{exc.stderr}")
-
-
 @pytest.fixture(scope="module")
-def built(server_url: str, template_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def built(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """One populated database, built once for the module."""
-    url = create_database(server_url, template=template_url.rsplit("/", 1)[1])
+    url = module_db_url
     target = tmp_path_factory.mktemp("dbt_target")
-    try:
-        insert_hand_made(url)
-        corpus = insert_bad_rows_corpus(url, base_time=CORPUS_BASE_TIME)
-        result = dbt(["build", "--vars", DBT_VARS], url, target)
-        yield {"url": url, "target": target, "corpus": corpus, "build": result}
-    finally:
-        drop_database(url)
+    insert_hand_made(url)
+    corpus = insert_bad_rows_corpus(url, base_time=CORPUS_BASE_TIME)
+    result = dbt_or_fail(["build", "--vars", DBT_VARS], url, target, SCHEMA)
+    yield {"url": url, "target": target, "corpus": corpus, "build": result}
 
 
 def query(url: str, sql: str, *params) -> list[tuple]:
@@ -168,7 +156,7 @@ def test_build_passes_with_bad_input_including_unit_tests(built: dict) -> None:
 
 
 def test_unit_tests_run_on_their_own(built: dict) -> None:
-    result = dbt(["test", "--select", "test_type:unit", "--vars", DBT_VARS], built["url"], built["target"])
+    result = dbt_or_fail(["test", "--select", "test_type:unit", "--vars", DBT_VARS], built["url"], built["target"], SCHEMA)
     unit_tests = json.loads((Path(built["target"]) / "manifest.json").read_text())["unit_tests"]
     assert len(unit_tests) >= 7
     assert f"PASS={len(unit_tests)} " in result.stdout and "ERROR=0" in result.stdout

@@ -9,7 +9,6 @@ measured at the first touch, and exact rows for the hand-made leads.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -19,10 +18,9 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from convintel.db import create_database, drop_database
-from convintel.dbt import run_dbt
 from convintel.synth import generate
 from convintel.synth.catalog import TITLE_GROUPS
+from support import dbt_or_fail
 
 pytestmark = pytest.mark.slow
 
@@ -97,25 +95,15 @@ def insert_hand_made(url: str) -> None:
             )
 
 
-def dbt(args: list[str], url: str, target: Path) -> subprocess.CompletedProcess:
-    try:
-        return run_dbt(args, url, schema=SCHEMA, capture=True, target_path=target)
-    except subprocess.CalledProcessError as exc:  # show dbt's own report on failure
-        pytest.fail(f"dbt {' '.join(args)} failed:\n{exc.stdout}\n{exc.stderr}")
-
-
 @pytest.fixture(scope="module")
-def built(server_url: str, template_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def built(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """One database with a synthetic world and the hand-made client, built once for the module."""
-    url = create_database(server_url, template=template_url.rsplit("/", 1)[1])
+    url = module_db_url
     target = tmp_path_factory.mktemp("dbt_who_target")
-    try:
-        summary = generate(url, clients=2, leads=1500, seed=3, as_of=AS_OF)
-        insert_hand_made(url)
-        result = dbt(["build", "--vars", DBT_VARS], url, target)
-        yield {"url": url, "summary": summary, "build": result}
-    finally:
-        drop_database(url)
+    summary = generate(url, clients=2, leads=1500, seed=3, as_of=AS_OF)
+    insert_hand_made(url)
+    result = dbt_or_fail(["build", "--vars", DBT_VARS], url, target, SCHEMA)
+    yield {"url": url, "summary": summary, "build": result}
 
 
 def query(url: str, sql: str, *params) -> list[tuple]:
