@@ -51,11 +51,11 @@ def run_demo(console: Console, url: str, *, clients: int, leads: int, seed: int)
     console.print(f"\ndone in {time.monotonic() - started:.0f} s. Where to look next:")
     console.print("  make ui     Dagster UI (assets, lineage, this run) on http://127.0.0.1:3000")
     console.print("  make docs   dbt docs with lineage (dbt_project/target/index.html)")
-    console.print(f"  psql {url}   then e.g. select * from {settings.DEFAULT_DBT_SCHEMA}.fct_data_quality_exclusions")
+    console.print(f"  psql {url}   then e.g. select * from {settings.dbt_schema()}.fct_data_quality_exclusions")
 
 
 def _summarise(console: Console, url: str) -> None:
-    schema = settings.DEFAULT_DBT_SCHEMA
+    schema = settings.dbt_schema()
     with psycopg.connect(url) as conn:
         outcomes = conn.execute(
             f"""

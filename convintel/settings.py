@@ -17,8 +17,13 @@ DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
 LOCAL_CLUSTER_DIR = STATE_DIR / "pg"
 DAGSTER_HOME = Path(os.environ.get("DAGSTER_HOME", STATE_DIR / "dagster"))
 
-# dbt writes its models here; sources stay in the platform's schema.
+# dbt writes its models here (override with DBT_SCHEMA); sources stay in the platform's schema.
 DEFAULT_DBT_SCHEMA = "analytics"
+
+
+def dbt_schema() -> str:
+    """The schema dbt builds into and the detectors read from."""
+    return os.environ.get("DBT_SCHEMA", DEFAULT_DBT_SCHEMA)
 
 
 class DatabaseNotConfigured(RuntimeError):
@@ -41,7 +46,7 @@ def database_url() -> str:
     )
 
 
-def libpq_env(url: str, dbt_schema: str | None = None) -> dict[str, str]:
+def libpq_env(url: str, schema: str | None = None) -> dict[str, str]:
     """PG* variables for a URL: what dbt's profiles.yml and psql read (one source of settings)."""
     parts = urlsplit(url)
     if parts.scheme not in ("postgres", "postgresql", "postgresql+psycopg"):
@@ -52,7 +57,7 @@ def libpq_env(url: str, dbt_schema: str | None = None) -> dict[str, str]:
         "PGUSER": unquote(parts.username or os.environ.get("USER", "postgres")),
         "PGPASSWORD": unquote(parts.password or ""),
         "PGDATABASE": unquote(parts.path.lstrip("/")) or "postgres",
-        "DBT_SCHEMA": dbt_schema or os.environ.get("DBT_SCHEMA", DEFAULT_DBT_SCHEMA),
+        "DBT_SCHEMA": schema or dbt_schema(),
         # Sessions in UTC: day boundaries and "N days before as_of" must not move with the server's zone.
         "PGTZ": "UTC",
     }

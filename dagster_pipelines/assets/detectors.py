@@ -26,7 +26,7 @@ class LearningConfig(Config):
 def who_patterns(context: AssetExecutionContext, config: LearningConfig, database: DatabaseResource) -> list[DetectorResult]:
     client_ids = [uuid.UUID(value) for value in config.client_ids]
     computed_at = datetime.now(timezone.utc).replace(microsecond=0)
-    schema = database.dbt_schema or settings.DEFAULT_DBT_SCHEMA
+    schema = database.dbt_schema or settings.dbt_schema()
     with psycopg.connect(database.resolved_url()) as conn:
         results = [detect_who(inputs, computed_at=computed_at) for inputs in load_who_inputs(conn, schema, client_ids)]
     passed = [r for r in results if r.patterns is not None]
