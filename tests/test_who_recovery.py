@@ -36,12 +36,9 @@ fails), all of which pull a lead-level lift toward 1. Hence:
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,13 +47,12 @@ import psycopg
 import pytest
 from scipy import stats
 
-from convintel.db import create_database, drop_database
-from convintel.dbt import run_dbt
 from convintel.synth import generate
 from dagster_pipelines.marts import load_who_inputs
 from detectors.result import DetectorResult
 from detectors.who import MIN_CONVERSIONS, WhoInputs, detect_who
 from detectors.who_weights import COMPONENT_MAX, COMPONENTS, DEFAULT_WEIGHTS, WEIGHT_SUM, als_score
+from support import dbt_or_fail
 
 pytestmark = pytest.mark.slow
 
@@ -70,12 +66,12 @@ TINY_SEED, TINY_LEADS = 303, 60
 
 # The synth's planted gap (docs/synthetic_world.md): winners >= +0.30, losers <= -0.30, others within ±0.12.
 EFFECTIVE = 0.30
-# Family name -> where its entries sit in the pattern, and the truth's log-odds key.
-FAMILIES: dict[str, tuple[tuple[str, ...], str]] = {
-    "title": (("title_rankings", "by_title"), "title"),
-    "seniority": (("title_rankings", "by_seniority"), "seniority"),
-    "industry": (("industry_rankings",), "industry"),
-    "size_bucket": (("size_analysis", "distribution"), "size_bucket"),
+# BH family (= the truth's log-odds key) -> where its entries sit in the who pattern.
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "title": ("title_rankings", "by_title"),
+    "seniority": ("title_rankings", "by_seniority"),
+    "industry": ("industry_rankings",),
+    "size_bucket": ("size_analysis", "distribution"),
 }
 RANKED_DIMENSIONS = ("title", "industry", "size_bucket")   # the planted categorical dimensions
 SIGNALS = {"new_role_lift": ("new_role", "is_new_role"), "hiring_lift": ("hiring", "is_hiring"),
@@ -97,60 +93,50 @@ class Client:
 
     def entries(self, family: str) -> list[dict[str, Any]]:
         node: Any = self.result.patterns
-        for key in FAMILIES[family][0]:
+        for key in FAMILIES[family]:
             node = node[key]
         return node
 
 
-def _dbt(args: list[str], url: str, target: Path) -> subprocess.CompletedProcess:
-    try:
-        return run_dbt(args, url, schema=SCHEMA, capture=True, target_path=target)
-    except subprocess.CalledProcessError as exc:  # show dbt's own report on failure
-        pytest.fail(f"dbt {' '.join(args)} failed:\n{exc.stdout}\n{exc.stderr}")
-
-
 @pytest.fixture(scope="module")
-def worlds(server_url: str, template_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def worlds(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """All worlds in one database, one dbt build, the detector run once per client."""
-    url = create_database(server_url, template=template_url.rsplit("/", 1)[1])
+    url = module_db_url
     tmp = tmp_path_factory.mktemp("who_recovery")
-    try:
-        specs = [("effects", EFFECT_SEED, EFFECT_CLIENTS, EFFECT_LEADS, False)]
-        specs += [("null", seed, NULL_CLIENTS_PER_SEED, NULL_LEADS_PER_SEED, True) for seed in NULL_SEEDS]
-        specs += [("tiny", TINY_SEED, 1, TINY_LEADS, False)]
-        truth: dict[str, tuple[str, int, dict]] = {}
-        for world, seed, clients, leads, null_world in specs:
-            path = tmp / f"truth_{seed}.json"
-            generate(url, clients=clients, leads=leads, seed=seed, null_world=null_world, truth_path=path, as_of=AS_OF)
-            for entry in json.loads(path.read_text())["clients"]:
-                truth[entry["client_id"]] = (world, seed, entry)
-        _dbt(["build", "--vars", DBT_VARS], url, tmp / "target")
-        with psycopg.connect(url) as conn:
-            inputs = list(load_who_inputs(conn, SCHEMA))
-            signal_counts = conn.execute(
-                "select client_id::text, "
-                + ", ".join(
-                    f"sum(case when {col} then 1 else 0 end), sum(case when {col} and is_converted then 1 else 0 end)"
-                    for _, col in SIGNALS.values())
-                + ", count(*), sum(case when is_converted then 1 else 0 end)"
-                f" from {SCHEMA}.fct_who_leads group by client_id").fetchall()
-        clients = []
-        for item in inputs:
-            world, seed, entry = truth[str(item.client_id)]
-            clients.append(Client(world, seed, entry, item, detect_who(item, computed_at=AS_OF)))
-        yield {
-            "url": url,
-            "clients": clients,
-            "truth_clients": truth,
-            # client id -> {column: (leads with the signal, their conversions)} and the totals
-            "signal_counts": {
-                row[0]: {**{col: (int(row[1 + 2 * i]), int(row[2 + 2 * i])) for i, (_, col) in enumerate(SIGNALS.values())},
-                         "total": (int(row[-2]), int(row[-1]))}
-                for row in signal_counts
-            },
-        }
-    finally:
-        drop_database(url)
+    specs = [("effects", EFFECT_SEED, EFFECT_CLIENTS, EFFECT_LEADS, False)]
+    specs += [("null", seed, NULL_CLIENTS_PER_SEED, NULL_LEADS_PER_SEED, True) for seed in NULL_SEEDS]
+    specs += [("tiny", TINY_SEED, 1, TINY_LEADS, False)]
+    truth: dict[str, tuple[str, int, dict]] = {}
+    for world, seed, clients, leads, null_world in specs:
+        path = tmp / f"truth_{seed}.json"
+        generate(url, clients=clients, leads=leads, seed=seed, null_world=null_world, truth_path=path, as_of=AS_OF)
+        for entry in json.loads(path.read_text())["clients"]:
+            truth[entry["client_id"]] = (world, seed, entry)
+    dbt_or_fail(["build", "--vars", DBT_VARS], url, tmp / "target", schema=SCHEMA)
+    with psycopg.connect(url) as conn:
+        inputs = list(load_who_inputs(conn, SCHEMA))
+        signal_counts = conn.execute(
+            "select client_id::text, "
+            + ", ".join(
+                f"sum(case when {col} then 1 else 0 end), sum(case when {col} and is_converted then 1 else 0 end)"
+                for _, col in SIGNALS.values())
+            + ", count(*), sum(case when is_converted then 1 else 0 end)"
+            f" from {SCHEMA}.fct_who_leads group by client_id").fetchall()
+    clients = []
+    for item in inputs:
+        world, seed, entry = truth[str(item.client_id)]
+        clients.append(Client(world, seed, entry, item, detect_who(item, computed_at=AS_OF)))
+    return {
+        "url": url,
+        "clients": clients,
+        "truth_clients": truth,
+        # client id -> {column: (leads with the signal, their conversions)} and the totals
+        "signal_counts": {
+            row[0]: {**{col: (int(row[1 + 2 * i]), int(row[2 + 2 * i])) for i, (_, col) in enumerate(SIGNALS.values())},
+                     "total": (int(row[-2]), int(row[-1]))}
+            for row in signal_counts
+        },
+    }
 
 
 def _world(worlds: dict, name: str) -> list[Client]:
@@ -200,7 +186,8 @@ def test_planted_winners_are_never_losing_and_losers_never_winning(worlds: dict)
     """Label direction: a category planted at ≥ +0.30 is never labelled "losing", one at ≤ −0.30 never
     "winning" (title, industry, size). Power: the planted best title, industry and size bucket are
     labelled "winning" in at least 3 of 4 clients each (measured 4 of 4), the planted worst title and
-    industry "losing" in at least 3 of 4 (measured 4 of 4)."""
+    industry "losing" in at least 3 of 4 (measured: title 4, industry 3 — the fourth, in the smallest
+    client, ranks last among its industries but is not significant)."""
     effects = _world(worlds, "effects")
     for dimension in RANKED_DIMENSIONS:
         best_winning = worst_losing = 0
@@ -239,8 +226,9 @@ def test_shrunk_rates_rank_like_the_planted_log_odds(worlds: dict) -> None:
 def test_lead_scores_carry_the_planted_als_signal(worlds: dict) -> None:
     """The effects world plants ALS components worth 2–3 log-odds: the default-weight score ranks leads
     better than chance out of sample and its top quintile books above the client's baseline (measured:
-    CV AUC 0.56–0.60; null worlds 0.40–0.56). Whether learned weights ship there is not asserted: the
-    components share a latent quality, so the true weights barely beat the defaults (who_weights.py)."""
+    CV AUC 0.56–0.60, top quintile 1.3–1.4× the baseline; null worlds 0.45–0.55). Whether learned weights
+    ship there is not asserted: the components share a latent quality, so the true weights barely beat
+    the defaults (who_weights.py); measured: none of the 4 ships."""
     for c in _world(worlds, "effects"):
         p = c.result.patterns
         assert p["weights_validation"]["cv_auc_default"] > 0.54, p["weights_validation"]
@@ -298,8 +286,9 @@ def test_null_world_labels_at_most_the_false_discovery_rate_per_family(worlds: d
     every label is false, and BH keeps the chance of any label in a family at about 0.10 (simulated for
     the detector's tests: 0.09–0.10 per family at 800–8,000 leads). Over the 24 null clients × 5
     families (title, seniority, industry, size, timing) the share of families with a label must be
-    consistent with ≤ 10%: one-sided binomial p ≥ 0.01. Measured: 16 of 120 (13%), p ≈ 0.15; labels
-    without multiplicity control would label most families (≈ 1 − 0.9^13 for titles)."""
+    consistent with ≤ 10%: one-sided binomial p ≥ 0.01, and at most 20%. Measured: 11 of 120 (9%); on
+    120 more null clients 65 of 600 (11%). Labels without multiplicity control would label most families
+    (≈ 1 − 0.9^13 for titles)."""
     null = _world(worlds, "null")
     flags = [flag for c in null for flag in _null_families(c).values()]
     assert len(flags) == 5 * len(null)
@@ -312,8 +301,8 @@ def test_null_world_labels_at_most_the_false_discovery_rate_per_family(worlds: d
 @pytest.mark.xfail(strict=True, reason=(
     "Issue 3 asks that no title/industry/size category be labelled for >= 90% of null clients, but SPEC §6 "
     "runs one BH family per field at q < 0.10: with 3 families about 1 - 0.9^3 = 27% of null clients get "
-    "some label (measured here 10 of 24). Needs a client-level error control (e.g. BH over all WHO "
-    "families of a client) — a SPEC/detector decision, not a test fix."))
+    "some label (measured: 7 of 24 here, 35 of 120 in five more null seeds). Needs a client-level error "
+    "control (e.g. BH over all WHO families of a client) — a SPEC/detector decision, not a test fix."))
 def test_null_world_labels_no_category_for_90_percent_of_clients(worlds: dict) -> None:
     null = _world(worlds, "null")
     any_label = [any(_null_families(c)[family] for family in RANKED_DIMENSIONS) for c in null]
@@ -323,7 +312,7 @@ def test_null_world_labels_no_category_for_90_percent_of_clients(worlds: dict) -
 def test_null_world_lift_intervals_cover_the_planted_lift_of_one(worlds: dict) -> None:
     """Nothing planted: every category's and every timing signal's lead-level lift is exactly 1. The 95%
     intervals (Katz) must cover it at about the nominal rate: ≥ 90% of the ranked categories' lift
-    intervals (measured 94.8% of 936) and ≥ 85% of the 72 timing-signal intervals (measured 95.8%)."""
+    intervals (measured 95.9% of 960) and ≥ 85% of the 72 timing-signal intervals (measured 94.4%)."""
     null = _world(worlds, "null")
     categories = [e["lift_ci_low"] <= 1 <= e["lift_ci_high"]
                   for c in null for family in FAMILIES for e in c.entries(family) if e["is_ranked"]]
@@ -333,10 +322,26 @@ def test_null_world_lift_intervals_cover_the_planted_lift_of_one(worlds: dict) -
     assert np.mean(timing) >= 0.85, np.mean(timing)
 
 
-def test_null_world_never_ships_learned_weights(worlds: dict) -> None:
-    for c in _world(worlds, "null"):
+def test_null_world_ships_learned_weights_no_more_often_than_the_ship_rule_allows(worlds: dict) -> None:
+    """With nothing planted, learned weights can only ship by chance: the ship rule's one-sided paired
+    DeLong test at α = 0.05 (plus margin and fold majority) keeps that rare — 0.7–3% of simulated null
+    clients (detectors/who_weights.py); 1 of 144 synthetic null clients measured (this module's 24 and
+    120 more). "Never" cannot be promised for 24 clients, so: the share shipped must be consistent with
+    ≤ 5% (one-sided binomial p ≥ 0.01; a ship rule without its significance test ships about a quarter of
+    null clients), and a client that does ship gains little out of sample. Measured here: 1 of 24 (seed
+    202, 2,301 leads: CV AUC 0.528 vs 0.513, DeLong p = 0.029). Every client that keeps the defaults
+    reports them and writes nothing."""
+    null = _world(worlds, "null")
+    shipped = [c for c in null if c.result.patterns["weights_validation"]["shipped"]]
+    assert stats.binomtest(len(shipped), len(null), 0.05, alternative="greater").pvalue >= 0.01, len(shipped)
+    for c in shipped:
+        v = c.result.patterns["weights_validation"]
+        assert v["cv_auc_learned"] - v["cv_auc_default"] < 0.03, v
+        assert c.result.learned_weights is not None
+    for c in null:
+        if c in shipped:
+            continue
         p = c.result.patterns
-        assert p["weights_validation"]["shipped"] is False, p["weights_validation"]
         assert c.result.learned_weights is None
         assert p["recommended_weights"]["source"] == "default"
         assert {k: p["recommended_weights"][k] for k in COMPONENTS} == DEFAULT_WEIGHTS
