@@ -223,6 +223,9 @@ class LocalCluster:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             if not conn.execute("select 1 from pg_roles where rolname = %s", (APP_OWNER,)).fetchone():
                 conn.execute(f'create role "{APP_OWNER}" login createdb createrole nosuperuser nobypassrls')
+            # `drop database ... with (force)` of throwaway databases must be able to end the other
+            # sessions on them (e.g. a pool's idle connections) without superuser rights.
+            conn.execute(f'grant pg_signal_backend to "{APP_OWNER}"')
             if not conn.execute("select 1 from pg_database where datname = %s", (DATABASE_NAME,)).fetchone():
                 conn.execute(f'create database "{DATABASE_NAME}" owner "{APP_OWNER}"')
 

@@ -7,7 +7,10 @@ lifts, and learned weights that ship only when they beat the defaults out of sam
 
 Every list entry carries the statistics of SPEC §6 (``detectors.stats``): sample, conversions, Wilson
 interval, shrunk rate used for ranking, lift against the rest with interval, p- and BH q-value, and a
-``winning``/``losing`` label only when q < 0.10.
+``winning``/``losing`` label only when q < 0.10. The q-values of title, seniority, industry and size
+come from one BH family over all four fields (``label_family``), stricter than SPEC §6's per-field
+family, so that a client with no real effect gets no label at all in ~90% of cases; timing signals
+form their own family of three, ALS tiers theirs.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from detectors.stats import (
     p_value_against_rest,
     rank_categories,
     rate_interval,
+    relabel_jointly,
     to_records,
 )
 from detectors.who_weights import COMPONENTS, learn_weights
@@ -44,6 +48,9 @@ SIZE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
     ("1-5", 1, 5), ("6-15", 6, 15), ("16-30", 16, 30), ("31-50", 31, 50),
     ("51-100", 51, 100), ("101-500", 101, 500), ("500+", 501, None),
 )
+# The profile fields are labelled as one Benjamini–Hochberg family, so that a client where nothing
+# matters shows no winner in about 90% of cases (per-field control would label something in ~30%).
+PROFILE_FAMILY = ("normalized_title", "seniority", "industry", "size_bucket")
 TIMING_SIGNALS = {"new_role_lift": "is_new_role", "hiring_lift": "is_hiring", "funded_lift": "is_recently_funded"}
 
 
@@ -85,6 +92,7 @@ def detect_who(
 
     baseline = inputs.conversions / inputs.leads_with_outcome
     ranking = _Ranker(inputs.dimension_stats, baseline, min_sample, q_threshold)
+    profile = relabel_jointly({name: ranking.frame(name) for name in PROFILE_FAMILY}, q_threshold=q_threshold)
     weights = learn_weights(inputs.component_combinations, folds=folds)
     shipped = bool(weights["weights_validation"]["shipped"])
     patterns: dict[str, Any] = {
@@ -97,14 +105,15 @@ def detect_who(
         "confidence": json_safe(confidence(inputs.conversions)),
         "min_sample": min_sample,
         "q_threshold": q_threshold,
+        "label_family": list(PROFILE_FAMILY),
         "title_rankings": {
-            "by_title": ranking.records("normalized_title"),
-            "by_seniority": ranking.records("seniority"),
+            "by_title": to_records(profile["normalized_title"]),
+            "by_seniority": to_records(profile["seniority"]),
         },
-        "industry_rankings": ranking.records("industry"),
-        "size_analysis": size_analysis(ranking.frame("size_bucket")),
+        "industry_rankings": to_records(profile["industry"]),
+        "size_analysis": size_analysis(profile["size_bucket"]),
         "timing_signals": timing_signals(inputs.dimension_stats, q_threshold),
-        "als_tier_rates": ranking.records("als_tier"),
+        "als_tier_rates": to_records(ranking.frame("als_tier")),
         **weights,
     }
     return DetectorResult(
@@ -128,8 +137,6 @@ class _Ranker:
             min_sample=self._min_sample, q_threshold=self._q_threshold,
         )
 
-    def records(self, dimension: str) -> list[dict[str, Any]]:
-        return to_records(self.frame(dimension))
 
 
 def size_analysis(ranked: pd.DataFrame) -> dict[str, Any]:

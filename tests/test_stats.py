@@ -656,3 +656,18 @@ def test_position_confounded_null_families_are_rarely_labelled_once_adjusted() -
 def test_json_safe_converts_nested_containers() -> None:
     nested = {"a": [np.float64(0.1234567), np.nan, (np.int64(3), True)], 7: {"b": np.inf}}
     assert json_safe(nested) == {"a": [0.123457, None, [3, True]], "7": {"b": None}}
+
+
+def test_relabel_jointly_runs_one_bh_family_over_several_fields() -> None:
+    from detectors.stats import relabel_jointly
+
+    title = pd.DataFrame({"category": ["ceo", "sdr"], "p_value": [0.01, 0.5], "lift": [2.0, 0.9], "label": [None, None]})
+    size = pd.DataFrame({"category": ["1-5"], "p_value": [0.02], "lift": [0.5], "label": [None]})
+    joint = relabel_jointly({"title": title, "size": size}, q_threshold=0.05)
+    # BH over (0.01, 0.5, 0.02): q = (0.03, 0.5, 0.03)
+    assert list(joint["title"]["q_value"]) == approx([0.03, 0.5])
+    assert list(joint["size"]["q_value"]) == approx([0.03])
+    assert list(joint["title"]["label"]) == ["winning", None] and list(joint["size"]["label"]) == ["losing"]
+    # Alone, the size field would have q = 0.02; jointly the family is stricter.
+    assert list(relabel_jointly({"size": size}, q_threshold=0.025)["size"]["label"]) == ["losing"]
+    assert list(relabel_jointly({"title": title, "size": size}, q_threshold=0.025)["size"]["label"]) == [None]

@@ -32,6 +32,7 @@ from detectors.stats.ranking import (
     DEFAULT_Q_THRESHOLD,
     RANKING_COLUMNS,
     rank_categories,
+    relabel_jointly,
     rank_categories_adjusted,
 )
 from detectors.stats.records import json_safe, to_records
@@ -83,6 +84,7 @@ __all__ = [
     "p_value_against_rest",
     "p_values_against_rest",
     "rank_categories",
+    "relabel_jointly",
     "rank_categories_adjusted",
     "rate_interval",
     "shrink_rates",
