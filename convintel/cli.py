@@ -110,6 +110,8 @@ def synth(
     truth: Annotated[Optional[Path], typer.Option(help="where to write the planted truth JSON")] = None,
     as_of: Annotated[Optional[datetime], typer.Option(help="the world's 'now' (UTC); default today 00:00")] = None,
     bad_rows: Annotated[bool, typer.Option("--bad-rows", help="also add the documented corpus of bad rows")] = False,
+    als_signal: Annotated[str, typer.Option(
+        help="ALS components: 'correlated' (shared latent quality) or 'independent'")] = "correlated",
 ) -> None:
     """Write a synthetic platform history with planted truth into the source tables."""
     from convintel.synth import SynthError, generate
@@ -129,7 +131,8 @@ def synth(
 
         try:
             summary = generate(url, clients=clients, leads=leads, seed=seed, null_world=null,
-                               truth_path=truth, as_of=as_of, progress=report)
+                               truth_path=truth, as_of=as_of, progress=report,
+                               als_signal=als_signal)
         except SynthError as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(1) from exc

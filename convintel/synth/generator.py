@@ -21,8 +21,9 @@ from convintel.synth import catalog
 from convintel.synth.clock import DAY, ZoneClock
 from convintel.synth.content import ContentTables
 from convintel.synth.load import copy_payload, encode_rows, fmt_bool, fmt_text, fmt_timestamp, fmt_uuid
-from convintel.synth.model import (BASELINE_PROBABILITY, EFFECTIVE_THRESHOLD, LENGTH_BINS, LENGTH_UNIT, MAX_TOUCHES,
-                                   NEUTRAL_BOUND, NULL_PROBABILITY, SIZE_BUCKETS, baseline_logit, effects_to_json)
+from convintel.synth.model import (ALS_SIGNALS, BASELINE_PROBABILITY, EFFECTIVE_THRESHOLD, LENGTH_BINS, LENGTH_UNIT,
+                                   MAX_TOUCHES, NEUTRAL_BOUND, NULL_PROBABILITY, SIZE_BUCKETS, baseline_logit,
+                                   effects_to_json)
 from convintel.synth.vocab import load_vocabulary
 from convintel.synth.world import (BATCH_LEADS, NEW_ROLE_DAYS, OLD_FUNDING_DAYS, OLD_ROLE_DAYS, RECENT_FUNDING_DAYS,
                                    STALE_AFTER_DAYS, US, Batch, ClientPlan, RunContext, generate_batch, plan_clients)
@@ -58,13 +59,16 @@ class SynthSummary:
 
 def generate(url: str, *, clients: int, leads: int, seed: int, null_world: bool = False,
              truth_path: Path | None = None, as_of: datetime | None = None,
-             progress: Progress | None = None) -> SynthSummary:
+             progress: Progress | None = None, als_signal: str = "correlated") -> SynthSummary:
     """Write a synthetic platform history into the source tables at ``url``.
 
     Deterministic: the same (clients, leads, seed, null_world, as_of) gives identical rows. It never
     truncates; if any client this seed would create already exists it refuses (SynthError). On
     failure the clients it created are deleted again (with their leads and activities).
     ``as_of`` (timezone-aware) is the world's "now": nothing is dated after it. Default: today 00:00 UTC.
+    ``als_signal``: "correlated" (default) draws the ALS components from a shared latent lead quality;
+    "independent" draws them independently, with true weights far from the defaults and a strong scale
+    (from a separate random stream, so nothing else in the world changes).
     """
     started = time.monotonic()
     if clients < 1:
@@ -73,6 +77,8 @@ def generate(url: str, *, clients: int, leads: int, seed: int, null_world: bool 
         raise SynthError(f"leads ({leads}) must be at least the number of clients ({clients})")
     if seed < 0:
         raise SynthError("seed must be a non-negative integer")
+    if als_signal not in ALS_SIGNALS:
+        raise SynthError(f"als_signal must be one of {', '.join(ALS_SIGNALS)} (got {als_signal!r})")
     if as_of is None:
         as_of = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     elif as_of.tzinfo is None or as_of.utcoffset() is None:
@@ -86,7 +92,7 @@ def generate(url: str, *, clients: int, leads: int, seed: int, null_world: bool 
     ctx = RunContext(
         seed=seed, as_of_us=as_of_us, null_world=null_world, vocab=vocab, tables=ContentTables(vocab),
         clock=ZoneClock([z for z, _, _ in catalog.LEAD_ZONES], as_of_s - 440 * DAY, as_of_s + 30 * DAY),
-        baseline=baseline_logit(null_world),
+        baseline=baseline_logit(null_world), als_signal=als_signal,
     )
     plans = plan_clients(ctx, clients, leads)
     report("clients", 0, clients)
@@ -226,7 +232,7 @@ def _write_truth(path: Path, ctx: RunContext, as_of: datetime, clients: int, lea
         "parameters": {
             "clients": clients, "leads": leads, "batch_leads": BATCH_LEADS,
             "leads_per_client": [p.n_leads for p in plans], "stale_after_days": STALE_AFTER_DAYS,
-            "max_touches": MAX_TOUCHES,
+            "max_touches": MAX_TOUCHES, "als_signal": ctx.als_signal,
         },
         "definitions": {
             "local_time": "lead timezone, else client timezone; day 0 = Monday",

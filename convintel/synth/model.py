@@ -110,6 +110,11 @@ def als_tier(score: np.ndarray) -> np.ndarray:
 ALS_CENTER = np.array([0.75, 0.55, 0.50, 0.40])
 ALS_QUALITY_SPREAD = 0.6
 ALS_QUALITY_BETA = 1.5
+# als_signal="independent" (generate): each component gets its own latent quality (no shared one), the
+# true weights sit far from the defaults and the scale is strong, so learned lead-score weights can win.
+ALS_SIGNALS: tuple[str, ...] = ("correlated", "independent")
+INDEPENDENT_ALS_SCALE_RANGE = (8.0, 10.0)
+INDEPENDENT_ALS_MIN_SHIFT = 0.15   # at least two true weights this far from DEFAULT_ALS_WEIGHTS
 RISK_CENTER = 0.12
 
 
@@ -137,6 +142,7 @@ class ClientEffects:
     angle: np.ndarray            # vocabulary.angles (summed over the angles present)
     length_bin: dict[str, np.ndarray]  # LENGTH_BINS per channel
     personalization: np.ndarray  # PERSONALIZATION (summed over the flags present)
+    als_independent: bool = False   # components drawn without the shared latent quality
 
 
 def _ranked(rng: np.random.Generator, n: int, winners: int, losers: int, win: float, lose: float,
@@ -163,8 +169,24 @@ def _true_als_weights(rng: np.random.Generator) -> np.ndarray:
     return np.round(weights, 4)
 
 
+def _independent_als_weights(rng: np.random.Generator) -> np.ndarray:
+    """Weights within [0.05, 0.45] summing to 0.85 with at least two of them at least
+    INDEPENDENT_ALS_MIN_SHIFT away from the defaults (the "independent" ALS signal)."""
+    defaults = np.array([DEFAULT_ALS_WEIGHTS[name] for name, _ in ALS_COMPONENTS])
+    while True:
+        weights = rng.dirichlet(np.full(len(ALS_COMPONENTS), 0.8)) * 0.85
+        for _ in range(50):
+            weights = np.clip(weights, 0.05, 0.45)
+            weights *= 0.85 / weights.sum()
+        weights = np.round(weights, 4)
+        if (weights.min() >= 0.05 - 1e-9 and weights.max() <= 0.45 + 1e-9
+                and int((np.abs(weights - defaults) >= INDEPENDENT_ALS_MIN_SHIFT).sum()) >= 2):
+            return weights
+
+
 def draw_client_effects(rng: np.random.Generator, vocab: Vocabulary, *, null_world: bool,
-                        first_channel_share: np.ndarray) -> ClientEffects:
+                        first_channel_share: np.ndarray,
+                        als_rng: np.random.Generator | None = None) -> ClientEffects:
     """Draw one client's planted truth. The RNG is consumed identically in both worlds, so a null
     world differs from its seed's effect world only in the hazard, not in leads or schedules."""
     failure_hazard = float(rng.uniform(*FAILURE_HAZARD_RANGE))
@@ -192,6 +214,10 @@ def draw_client_effects(rng: np.random.Generator, vocab: Vocabulary, *, null_wor
         length_bin={ch: _ranked(rng, len(LENGTH_BINS[ch]), 1, 1, 0.45, 0.35) for ch in LENGTH_CHANNELS},
         personalization=_personalization_effects(rng),
     )
+    if als_rng is not None:  # the "independent" ALS signal: its own stream, ``rng`` is consumed as always
+        effects.als_independent = True
+        effects.als_weights = _independent_als_weights(als_rng)
+        effects.als_scale = float(als_rng.uniform(*INDEPENDENT_ALS_SCALE_RANGE))
     if null_world:
         effects.intercept = 0.0
         for name in ("title", "industry", "size_bucket", "timing", "first_channel", "channel", "day", "hour",
@@ -313,7 +339,8 @@ def calibrated_intercept(fx: ClientEffects, usage: EffectUsage, offset: float) -
     maxima = np.array([m for _, m in ALS_COMPONENTS], dtype=float)
     coefficients = fx.als_scale * fx.als_weights
     quality_var = ALS_QUALITY_SPREAD ** 2 / (4 * (2 * ALS_QUALITY_BETA + 1))
-    als_var = float(coefficients ** 2 @ (ALS_CENTER * (1 - ALS_CENTER) / maxima) + coefficients.sum() ** 2 * quality_var)
+    quality_spread = float(coefficients @ coefficients) if fx.als_independent else float(coefficients.sum()) ** 2
+    als_var = float(coefficients ** 2 @ (ALS_CENTER * (1 - ALS_CENTER) / maxima) + quality_spread * quality_var)
     risk_var = fx.risk_scale ** 2 * RISK_CENTER * (1 - RISK_CENTER) / ALS_RISK_MAX
     mean = sum(m for m, _ in parts)
     var = sum(v for _, v in parts) + als_var + risk_var

@@ -27,7 +27,7 @@ from convintel.synth.model import (ALS_CENTER, ALS_COMPONENTS, ALS_QUALITY_BETA,
                                    lead_logit, sigmoid, touch_logit)
 from convintel.synth.vocab import Vocabulary
 
-STREAM_WORLD, STREAM_CLIENT, STREAM_BATCH = 0, 1, 2
+STREAM_WORLD, STREAM_CLIENT, STREAM_BATCH, STREAM_ALS = 0, 1, 2, 3
 BATCH_LEADS = 10_000
 STALE_AFTER_DAYS = 30
 US = 1_000_000
@@ -128,6 +128,7 @@ class RunContext:
     tables: ContentTables
     clock: ZoneClock
     baseline: np.ndarray
+    als_signal: str = "correlated"   # model.ALS_SIGNALS; "independent" draws from STREAM_ALS
 
     @property
     def as_of_s(self) -> int:
@@ -193,7 +194,9 @@ def plan_clients(ctx: RunContext, clients: int, leads: int) -> list[ClientPlan]:
         hour_weights = rng.dirichlet(np.full(10, 3.0))
         industry_share = rng.dirichlet(np.array([s for _, s in catalog.INDUSTRIES]) * 60)
         style = draw_style(rng, ctx.vocab)
-        effects = draw_client_effects(rng, ctx.vocab, null_world=ctx.null_world, first_channel_share=first_share)
+        als_rng = rng_for(ctx.seed, STREAM_ALS, c) if ctx.als_signal == "independent" else None
+        effects = draw_client_effects(rng, ctx.vocab, null_world=ctx.null_world, first_channel_share=first_share,
+                                      als_rng=als_rng)
         effects.intercept = calibrated_intercept(
             effects, _usage(ctx.vocab, campaigns, first_share, hour_weights, industry_share, style), effects.intercept)
         plans.append(ClientPlan(
@@ -322,7 +325,10 @@ class _Leads:
     scored_after_s: np.ndarray
 
 
-def _draw_leads(rng: np.random.Generator, client: ClientPlan, n: int) -> _Leads:
+def _draw_leads(rng: np.random.Generator, client: ClientPlan, n: int,
+                als_rng: np.random.Generator | None = None) -> _Leads:
+    """``als_rng`` (the "independent" ALS signal): redraw the components from it, each with its own
+    latent quality; ``rng`` is consumed exactly as without it."""
     own = rng.random(n) < OWN_ZONE_SHARE
     tz_null = rng.random(n) < NULL_TIMEZONE_SHARE
     other_zone = rng.choice(len(_ZONES), n, p=_ZONE_SHARE)
@@ -335,6 +341,10 @@ def _draw_leads(rng: np.random.Generator, client: ClientPlan, n: int) -> _Leads:
     quality = rng.beta(ALS_QUALITY_BETA, ALS_QUALITY_BETA, n)
     components = rng.binomial(maxima, np.clip(ALS_CENTER + ALS_QUALITY_SPREAD * (quality[:, None] - 0.5), 0.02, 0.98))
     risk = rng.binomial(ALS_RISK_MAX, RISK_CENTER, n)
+    if als_rng is not None:
+        own_quality = als_rng.beta(ALS_QUALITY_BETA, ALS_QUALITY_BETA, (n, len(maxima)))
+        own_p = np.clip(ALS_CENTER + ALS_QUALITY_SPREAD * (own_quality - 0.5), 0.02, 0.98)
+        components = als_rng.binomial(maxima, own_p)
     ideal = rng.random(n) < IDEAL_LEAD_SHARE
     components[ideal] = maxima
     risk[ideal] = 0
@@ -545,7 +555,8 @@ def _engagement(rng: np.random.Generator, ch: np.ndarray, k: np.ndarray, t: np.n
 def generate_batch(ctx: RunContext, client: ClientPlan, batch: int, n: int) -> Batch:
     """``n`` leads (batch number ``batch``) of one client with all their activities, COPY-encoded."""
     rng = rng_for(ctx.seed, STREAM_BATCH, client.index, batch)
-    leads = _draw_leads(rng, client, n)
+    als_rng = rng_for(ctx.seed, STREAM_ALS, client.index, batch) if client.effects.als_independent else None
+    leads = _draw_leads(rng, client, n, als_rng)
     schedule = _schedule(rng, ctx, client, leads)
     lead, k = np.nonzero((np.arange(MAX_TOUCHES) < schedule.planned[:, None]) & (schedule.t_us < ctx.as_of_us))
     senders = np.array([c.sender for c in client.campaigns], dtype=object)
