@@ -31,7 +31,10 @@ def _client_filter(client_ids: Sequence[UUID] | None) -> tuple[sql.Composable, d
 def load_who_inputs(conn: psycopg.Connection, schema: str, client_ids: Sequence[UUID] | None = None) -> Iterator[WhoInputs]:
     """One ``WhoInputs`` per client that has leads with a final outcome, in client id order."""
     where, params = _client_filter(client_ids)
-    table = lambda name: sql.Identifier(schema, name)  # noqa: E731 - a local shorthand
+
+    def table(name: str) -> sql.Identifier:
+        return sql.Identifier(schema, name)
+
     summary = _frame(conn, sql.SQL(
         "select client_id, leads_with_outcome, conversions from {} where {} order by client_id"
     ).format(table("fct_who_client_summary"), where), params)

@@ -71,3 +71,16 @@ def test_learning_stores_who_patterns_reruns_identically_and_keeps_patterns_behi
         (c, "who"): (first_counts[(c, "who")] + (1 if c in big else 0), first_counts[(c, "who")] + (1 if c in big else 0))
         for c in clients
     }
+
+
+def test_patterns_and_stored_rows_share_the_run_timestamp(db_url: str) -> None:
+    generate(db_url, clients=1, leads=1500, seed=23, as_of=AS_OF)
+    _learn(db_url)
+    with psycopg.connect(db_url) as conn:
+        client = conn.execute("select id from clients").fetchone()[0]
+        conn.execute("select set_config('app.client_ids', %s, false)", (str(client),))
+        json_time, row_time, history_time = conn.execute(
+            "select (p.patterns->>'computed_at')::timestamptz, p.computed_at, h.computed_at "
+            "from conversion_patterns p join conversion_pattern_history h using (client_id, pattern_type)"
+        ).fetchone()
+    assert json_time == row_time == history_time

@@ -25,7 +25,7 @@ class LearningConfig(Config):
 @asset(group_name="detectors", deps=WHO_MARTS, description="WHO patterns per client from the WHO marts (SPEC §7 who).")
 def who_patterns(context: AssetExecutionContext, config: LearningConfig, database: DatabaseResource) -> list[DetectorResult]:
     client_ids = [uuid.UUID(value) for value in config.client_ids]
-    computed_at = datetime.now(timezone.utc).replace(microsecond=0)
+    computed_at = _run_timestamp(context)
     schema = database.dbt_schema or settings.dbt_schema()
     with psycopg.connect(database.resolved_url()) as conn:
         results = [detect_who(inputs, computed_at=computed_at) for inputs in load_who_inputs(conn, schema, client_ids)]
@@ -42,8 +42,8 @@ def who_patterns(context: AssetExecutionContext, config: LearningConfig, databas
 
 @asset(group_name="patterns", description="Stores every detector's patterns: one transaction per client (SPEC §7 storage).")
 def conversion_patterns(context: AssetExecutionContext, database: DatabaseResource, who_patterns: list[DetectorResult]) -> None:
-    run_id = uuid.UUID(context.run_id) if _is_uuid(context.run_id) else uuid.uuid4()
-    computed_at = datetime.now(timezone.utc).replace(microsecond=0)
+    run_id = uuid.UUID(context.run.run_id)
+    computed_at = _run_timestamp(context)
     by_client: dict[uuid.UUID, list[DetectorResult]] = {}
     for result in who_patterns:
         by_client.setdefault(result.client_id, []).append(result)
@@ -66,12 +66,12 @@ def conversion_patterns(context: AssetExecutionContext, database: DatabaseResour
     })
 
 
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
+def _run_timestamp(context: AssetExecutionContext) -> datetime:
+    """One instant per learning run (its creation time): the patterns' computed_at and the stored rows'
+    computed_at agree, whichever asset reads it and however long the run takes."""
+    record = context.instance.get_run_record_by_id(context.run.run_id)
+    created = record.create_timestamp if record else datetime.now(timezone.utc)
+    return created.astimezone(timezone.utc).replace(microsecond=0)
 
 
 def _who_findings_table(results: list[DetectorResult], limit: int = 20) -> str:
