@@ -162,7 +162,7 @@ def learn(
     """Build the dbt models, run the detectors and store each client's patterns (a Dagster run)."""
     import uuid
 
-    from convintel.learn import print_who_summary, run_learning
+    from convintel.learn import print_summary, run_learning
 
     try:
         client_ids = [uuid.UUID(value) for value in client or []]
@@ -176,7 +176,7 @@ def learn(
         console.print(f"[red]learning run {result.run_id} failed[/red]; log: {settings.STATE_DIR / 'logs' / 'learning.log'}")
         raise typer.Exit(1)
     console.print(f"learning run {result.run_id}: success")
-    print_who_summary(console, url, client_ids)
+    print_summary(console, url, client_ids)
 
 
 @app.command()

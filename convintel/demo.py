@@ -35,7 +35,7 @@ def run_demo(console: Console, url: str, *, clients: int, leads: int, seed: int)
             f"(planted truth: {truth_path}), plus {sum(bad_rows.values())} deliberately bad rows"
         )
 
-    from convintel.learn import print_who_summary, run_learning
+    from convintel.learn import print_summary, run_learning
 
     log_path = settings.STATE_DIR / "logs" / "demo-learning.log"
     with console.status("3. learning through Dagster: dbt build (seeds, models, tests), detectors, pattern store..."):
@@ -47,7 +47,7 @@ def run_demo(console: Console, url: str, *, clients: int, leads: int, seed: int)
         raise SystemExit(1)
 
     _summarise(console, url)
-    print_who_summary(console, url)
+    print_summary(console, url)
     console.print(f"\ndone in {time.monotonic() - started:.0f} s. Where to look next:")
     console.print("  make ui     Dagster UI (assets, lineage, this run) on http://127.0.0.1:3000")
     console.print("  make docs   dbt docs with lineage (dbt_project/target/index.html)")

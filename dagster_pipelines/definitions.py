@@ -3,17 +3,18 @@
 from dagster import Definitions, define_asset_job
 
 from dagster_pipelines.assets.dbt import dbt_models
-from dagster_pipelines.assets.detectors import conversion_patterns, who_patterns
+from dagster_pipelines.assets.patterns import DETECTOR_ASSETS, conversion_patterns
 from dagster_pipelines.resources import build_resources
+
+LEARNING_ASSETS = [dbt_models, *DETECTOR_ASSETS, conversion_patterns]
 
 dbt_build_job = define_asset_job("dbt_build", selection=[dbt_models], description="Seeds, models and tests of the dbt project.")
 learning_job = define_asset_job(
-    "learning", selection=[dbt_models, who_patterns, conversion_patterns],
-    description="dbt build, then every detector, then the pattern store.",
+    "learning", selection=LEARNING_ASSETS, description="dbt build, then every detector, then the pattern store.",
 )
 
 defs = Definitions(
-    assets=[dbt_models, who_patterns, conversion_patterns],
+    assets=LEARNING_ASSETS,
     jobs=[dbt_build_job, learning_job],
     resources=build_resources(),
 )

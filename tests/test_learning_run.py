@@ -11,7 +11,8 @@ from dagster import materialize
 
 from convintel.synth import generate
 from dagster_pipelines.assets.dbt import dbt_models
-from dagster_pipelines.assets.detectors import conversion_patterns, who_patterns
+from dagster_pipelines.assets.patterns import conversion_patterns
+from dagster_pipelines.assets.who import who_patterns
 from dagster_pipelines.pattern_store import store_client_results
 from dagster_pipelines.resources import build_resources
 from detectors.result import DetectorResult

@@ -48,7 +48,7 @@ import pytest
 from scipy import stats
 
 from convintel.synth import generate
-from dagster_pipelines.marts import load_who_inputs
+from dagster_pipelines.marts.who import load_who_inputs
 from detectors.result import DetectorResult
 from detectors.who import MIN_CONVERSIONS, WhoInputs, detect_who
 from detectors.who_weights import COMPONENT_MAX, COMPONENTS, DEFAULT_WEIGHTS, WEIGHT_SUM, als_score

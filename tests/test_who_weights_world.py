@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from convintel.synth import SynthError, generate
-from dagster_pipelines.marts import load_who_inputs
+from dagster_pipelines.marts.who import load_who_inputs
 from detectors.who import detect_who
 from detectors.who_weights import COMPONENTS, DEFAULT_WEIGHTS
 from support import dbt_or_fail

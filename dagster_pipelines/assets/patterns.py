@@ -1,0 +1,46 @@
+"""The detectors of the learning path and the stored ``conversion_patterns`` (group ``patterns``).
+
+``DETECTORS`` is the one registry: the store, the jobs, the command line and the tests all iterate it."""
+
+import uuid
+from collections import Counter
+
+import psycopg
+from dagster import AssetExecutionContext, AssetIn, MetadataValue, asset
+
+from dagster_pipelines.assets.detector_factory import DetectorSpec, run_timestamp
+from dagster_pipelines.assets.who import WHO, who_patterns
+from dagster_pipelines.pattern_store import store_client_results
+from dagster_pipelines.resources import DatabaseResource
+from detectors.result import DetectorResult
+
+DETECTORS: tuple[DetectorSpec, ...] = (WHO,)
+DETECTOR_ASSETS = [who_patterns]
+
+
+@asset(group_name="patterns", ins={spec.asset_name: AssetIn() for spec in DETECTORS},
+       description="Stores every detector's patterns: one transaction per client (SPEC §7 storage).")
+def conversion_patterns(context: AssetExecutionContext, database: DatabaseResource, **detector_results: list[DetectorResult]) -> None:
+    run_id = uuid.UUID(context.run.run_id)
+    computed_at = run_timestamp(context)
+    by_client: dict[uuid.UUID, list[DetectorResult]] = {}
+    for results in detector_results.values():
+        for result in results:
+            by_client.setdefault(result.client_id, []).append(result)
+    actions: Counter[str] = Counter()
+    kept_reasons: list[str] = []
+    with psycopg.connect(database.resolved_url(), autocommit=True) as conn:
+        for client_id, results in sorted(by_client.items()):
+            for outcome in store_client_results(conn, client_id, results, run_id=run_id, computed_at=computed_at):
+                actions[outcome.action] += 1
+                if outcome.reason:
+                    kept_reasons.append(f"| {client_id} | {outcome.pattern_type} | {outcome.action} | {outcome.reason} |")
+    context.add_output_metadata({
+        "run_id": str(run_id),
+        "clients": len(by_client),
+        "patterns_stored": actions["stored"],
+        "patterns_kept_previous": actions["kept_previous"],
+        "nothing_stored": actions["nothing_stored"],
+        "gate_failures": MetadataValue.md("\n".join(["| client | type | action | why |", "|---|---|---|---|", *kept_reasons]))
+        if kept_reasons else "none",
+    })

@@ -1,0 +1,60 @@
+"""The WHO detector asset: which leads book, and learned lead-score weights (SPEC §7 who)."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from dagster_pipelines.assets.detector_factory import DetectorSpec, detector_asset, ranked_entries, top_ranked
+from dagster_pipelines.marts.who import WHO_MARTS, load_who_inputs
+from detectors.result import DetectorResult
+from detectors.who import detect_who
+
+
+def run_who(conn: psycopg.Connection, schema: str, client_ids: Sequence[UUID], computed_at: datetime) -> list[DetectorResult]:
+    return [detect_who(inputs, computed_at=computed_at) for inputs in load_who_inputs(conn, schema, client_ids)]
+
+
+def who_findings(results: list[DetectorResult], limit: int = 20) -> str:
+    lines = ["| client | top title | top industry | weights | cv AUC learned / default |", "|---|---|---|---|---|"]
+    for result in results[:limit]:
+        p = result.patterns
+        validation = p["weights_validation"]
+        lines.append(
+            f"| {result.client_id} | {top_ranked(p['title_rankings']['by_title'])} | {top_ranked(p['industry_rankings'])} | "
+            f"{p['recommended_weights']['source']} | {validation['cv_auc_learned']} / {validation['cv_auc_default']} |"
+        )
+    return "\n".join(lines)
+
+
+def who_summary_lines(patterns: dict[str, Any]) -> list[str]:
+    validation = patterns["weights_validation"]
+    weights = patterns["recommended_weights"]
+    spot = patterns["size_analysis"]["sweet_spot"]
+    lines = [
+        f"{patterns['conversions']} booked of {patterns['sample_size']} leads with an outcome ({patterns['baseline_rate']:.1%})",
+        f"titles      {ranked_entries(patterns['title_rankings']['by_title'])}",
+        f"industries  {ranked_entries(patterns['industry_rankings'])}",
+    ]
+    if spot:
+        lines.append(f"size        sweet spot {spot['bucket']} employees: {spot['conversion_rate']:.1%} (n={spot['sample']})")
+    lines.append(
+        f"weights     {weights['source']}: "
+        + ", ".join(f"{k} {weights[k]:.2f}" for k in ("data_quality", "authority", "company_fit", "timing"))
+        + f"; cv AUC learned {validation['cv_auc_learned']:.3f} vs default {validation['cv_auc_default']:.3f}"
+        + f" ({validation['reason']})"
+    )
+    return lines
+
+
+WHO = DetectorSpec(
+    pattern_type="who",
+    marts=WHO_MARTS,
+    description="WHO patterns per client from the WHO marts (SPEC §7 who).",
+    run=run_who,
+    findings=who_findings,
+    summary_lines=who_summary_lines,
+)
+who_patterns = detector_asset(WHO)
