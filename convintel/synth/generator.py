@@ -22,7 +22,7 @@ from convintel.synth.clock import DAY, ZoneClock
 from convintel.synth.content import ContentTables
 from convintel.synth.load import copy_payload, encode_rows, fmt_bool, fmt_text, fmt_timestamp, fmt_uuid
 from convintel.synth.model import (ALS_SIGNALS, BASELINE_PROBABILITY, EFFECTIVE_THRESHOLD, LENGTH_BINS, LENGTH_UNIT,
-                                   MAX_TOUCHES, NEUTRAL_BOUND, NULL_PROBABILITY, SIZE_BUCKETS, baseline_logit,
+                                   MAX_TOUCHES, NEUTRAL_BOUND, NULL_PROBABILITY, SIZE_BUCKETS, TIMING_SIGNALS, baseline_logit,
                                    effects_to_json)
 from convintel.synth.vocab import load_vocabulary
 from convintel.synth.world import (BATCH_LEADS, NEW_ROLE_DAYS, OLD_FUNDING_DAYS, OLD_ROLE_DAYS, RECENT_FUNDING_DAYS,
@@ -101,7 +101,7 @@ def generate(url: str, *, clients: int, leads: int, seed: int, null_world: bool 
         _write_clients(cur, plans)
     report("clients", clients, clients)
     try:
-        per_client, by_touch = _write_leads(url, ctx, plans, leads, report)
+        per_client, by_touch, signal_sums = _write_leads(url, ctx, plans, leads, report)
     except BaseException:
         # Writers commit per batch: remove the partial world (leads and activities cascade) so that
         # the same command can simply be run again.
@@ -115,7 +115,7 @@ def generate(url: str, *, clients: int, leads: int, seed: int, null_world: bool 
     for counts in per_client:
         totals.update(counts)
     if truth_path is not None:
-        _write_truth(Path(truth_path), ctx, as_of, clients, leads, plans, per_client, by_touch, totals)
+        _write_truth(Path(truth_path), ctx, as_of, clients, leads, plans, per_client, by_touch, totals, signal_sums)
     return SynthSummary(
         clients=clients, campaigns=sum(len(p.campaigns) for p in plans), leads=totals["leads"],
         activities=totals["activities"], outbound_touches=totals["outbound_touches"],
@@ -125,13 +125,14 @@ def generate(url: str, *, clients: int, leads: int, seed: int, null_world: bool 
 
 
 def _write_leads(url: str, ctx: RunContext, plans: list[ClientPlan], leads: int,
-                 report: Progress) -> tuple[list[Counter[str]], list[np.ndarray]]:
+                 report: Progress) -> tuple[list[Counter[str]], list[np.ndarray], list[np.ndarray]]:
     """Generate batches in this thread and COPY them from WRITERS threads, each on its own connection
     and committing per batch: generation (Python) overlaps with the server's work, which dominates
     (foreign keys, indexes and the statement triggers of migration 002). Memory stays bounded by the
     queue. Batches are generated strictly in order, so the rows do not depend on thread timing."""
     per_client: list[Counter[str]] = [Counter() for _ in plans]
     by_touch = [np.zeros(MAX_TOUCHES, dtype=np.int64) for _ in plans]
+    signal_sums = [np.zeros((len(TIMING_SIGNALS), 2, 2)) for _ in plans]
     pending: queue.Queue[tuple[int, Batch] | None] = queue.Queue(maxsize=WRITERS)
     errors: list[BaseException] = []
     lock = threading.Lock()
@@ -154,6 +155,7 @@ def _write_leads(url: str, ctx: RunContext, plans: list[ClientPlan], leads: int,
                 with lock:
                     per_client[client].update(batch.counts)
                     by_touch[client] += batch.conversions_by_touch
+                    signal_sums[client] += batch.signal_sums
                     done[0] += batch.counts["leads"]
                     report("leads", done[0], leads)
             except BaseException as exc:  # noqa: BLE001 - handed to the generating thread
@@ -178,7 +180,7 @@ def _write_leads(url: str, ctx: RunContext, plans: list[ClientPlan], leads: int,
             thread.join()
     if errors:
         raise errors[0]
-    return per_client, by_touch
+    return per_client, by_touch, signal_sums
 
 
 def _client_ids(plans: list[ClientPlan]) -> list[str]:
@@ -220,8 +222,25 @@ def _iso(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+def _expected_lifts(sums: np.ndarray) -> dict[str, dict[str, float | None]]:
+    """Expected booking rate among leads with a final outcome, signal off and on, and their ratio (the
+    WHO ``timing_signals`` lift the planted model implies; world._expected_signal_sums)."""
+    lifts: dict[str, dict[str, float | None]] = {}
+    for name, ((booked_off, final_off), (booked_on, final_on)) in zip(TIMING_SIGNALS, sums):
+        rate_off = booked_off / final_off if final_off > 0 else None
+        rate_on = booked_on / final_on if final_on > 0 else None
+        lift = rate_on / rate_off if rate_on is not None and rate_off else None
+        lifts[f"{name}_lift"] = {"rate_without": _round(rate_off), "rate_with": _round(rate_on), "lift": _round(lift)}
+    return lifts
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 6)
+
+
 def _write_truth(path: Path, ctx: RunContext, as_of: datetime, clients: int, leads: int, plans: list[ClientPlan],
-                 per_client: list[Counter[str]], by_touch: list[np.ndarray], totals: Counter[str]) -> None:
+                 per_client: list[Counter[str]], by_touch: list[np.ndarray], totals: Counter[str],
+                 signal_sums: list[np.ndarray]) -> None:
     baseline = ctx.baseline
     truth: dict[str, Any] = {
         "format_version": TRUTH_FORMAT_VERSION,
@@ -265,6 +284,7 @@ def _write_truth(path: Path, ctx: RunContext, as_of: datetime, clients: int, lea
                 "planted": effects_to_json(p.effects, ctx.vocab),
                 "counts": {key: per_client[p.index][key] for key in COUNT_KEYS},
                 "conversions_by_touch": {str(k + 1): int(v) for k, v in enumerate(by_touch[p.index])},
+                "expected_lead_level": {"timing_signal_lifts": _expected_lifts(signal_sums[p.index])},
             }
             for p in plans
         ],

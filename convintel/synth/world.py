@@ -141,6 +141,8 @@ class Batch:
     activities: CopyPayload
     counts: Counter[str]
     conversions_by_touch: np.ndarray
+    # (signal, value off/on, expected booked/final) sums over the batch's touched leads: see _expected_signal_sums.
+    signal_sums: np.ndarray
 
 
 def rng_for(seed: int, *key: int) -> np.random.Generator:
@@ -452,6 +454,7 @@ class _Outcomes:
     lead_outcome: np.ndarray  # per lead: 0 open, 1 converted, 2 failed
     lead_outcome_us: np.ndarray
     lead_failure: np.ndarray  # per lead: index into FAILURE_TYPES, -1
+    signal_sums: np.ndarray   # _expected_signal_sums
 
 
 def _draw_outcomes(rng: np.random.Generator, ctx: RunContext, client: ClientPlan, leads: _Leads,
@@ -467,10 +470,11 @@ def _draw_outcomes(rng: np.random.Generator, ctx: RunContext, client: ClientPlan
         size_bucket=np.where(leads.employees_null, -1, leads.size_bucket), timing=timing,
         als=leads.components.astype(float), risk=leads.risk.astype(float), first_channel=schedule.channel[:, 0])
     local = schedule.local_s[lead, k]
-    p_book = sigmoid(lead_part[lead] + touch_logit(
+    touch_part = touch_logit(
         fx, ctx.baseline, touch_number=k + 1, channel=ch, day=day_of_week(local), hour=hour_of_day(local),
         template=plan.template, pain_point=plan.pain_point, cta=plan.cta, angles=plan.angles.astype(float),
-        length_bin=plan.length_bin, personalization=plan.personalization.astype(float)))
+        length_bin=plan.length_bin, personalization=plan.personalization.astype(float))
+    p_book = sigmoid(lead_part[lead] + touch_part)
     books = rng.random(touches) < p_book
     fails = ~books & (rng.random(touches) < fx.failure_hazard)
     failure_type = categorical_rows(rng, FAILURE_TYPE_SHARE[ch])
@@ -480,7 +484,13 @@ def _draw_outcomes(rng: np.random.Generator, ctx: RunContext, client: ClientPlan
     # An outcome comes before the next touch would have gone out; one not happened by as_of is not
     # in the data (the lead is in flight; its next touch would be later still).
     cap = 0.9 * (schedule.next_us[lead, k] - t)
-    outcome_us = t + np.minimum(np.where(books, booking_delay, failure_delay), cap).astype(np.int64)
+    booked_us = t + np.minimum(booking_delay, cap).astype(np.int64)
+    failed_us = t + np.minimum(failure_delay, cap).astype(np.int64)
+    outcome_us = np.where(books, booked_us, failed_us)
+    signal_sums = _expected_signal_sums(
+        fx, lead_part, touch_part, timing, lead, k, n,
+        booked_seen=booked_us < ctx.as_of_us, failed_seen=failed_us < ctx.as_of_us,
+        stale_if_open=_last_planned_before(schedule, lead, k, n) <= ctx.as_of_us - STALE_AFTER_DAYS * DAY * US)
     event = np.where(books, 1, np.where(fails, 2, 0)) * (outcome_us < ctx.as_of_us)
 
     event_m = np.zeros((n, MAX_TOUCHES), dtype=np.int8)
@@ -499,7 +509,52 @@ def _draw_outcomes(rng: np.random.Generator, ctx: RunContext, client: ClientPlan
     lead_failure[lead[failed_at]] = failure_type[failed_at]
     return _Outcomes(lead=lead, k=k, sent=sent, outcome_at=outcome_at, event=event, outcome_us=outcome_us,
                      failure_type=failure_type, lead_outcome=lead_outcome, lead_outcome_us=lead_outcome_us,
-                     lead_failure=lead_failure)
+                     lead_failure=lead_failure, signal_sums=signal_sums)
+
+
+def _last_planned_before(schedule: _Schedule, lead: np.ndarray, k: np.ndarray, n: int) -> np.ndarray:
+    """Each lead's last planned send before as_of (the planned touches are ``lead, k``); 0 when none."""
+    last = np.zeros(n, dtype=np.int64)
+    np.maximum.at(last, lead, schedule.t_us[lead, k])
+    return last
+
+
+def _expected_signal_sums(fx: ClientEffects, lead_part: np.ndarray, touch_part: np.ndarray, timing: np.ndarray,
+                          lead: np.ndarray, k: np.ndarray, n: int, *, booked_seen: np.ndarray,
+                          failed_seen: np.ndarray, stale_if_open: np.ndarray) -> np.ndarray:
+    """What the planted model implies for the WHO timing-signal lifts, the quantity the detector reports.
+
+    For each timing signal, every touched lead is evaluated twice — signal off and on, all else as drawn
+    — over its planned touches before as_of with the competing hazards of the model (book with p_k, else
+    fail with the client's failure hazard, else go on). A booking or failure counts only when it lands
+    before as_of (with this touch's drawn delay); a lead with no outcome counts as final only when it is
+    stale. Returns sums of P(booked) and P(final outcome) of shape (3 signals, off/on, booked/final);
+    across a client, ``booked/final`` with the signal on over the same with it off is the expected
+    lead-level lift among leads with a final outcome (signals are drawn independently of everything
+    else, so standardising over all leads equals comparing leads with and without the signal)."""
+    sums = np.zeros((len(fx.timing), 2, 2))
+    touched = np.zeros(n, dtype=bool)
+    touched[lead] = True
+    f = fx.failure_hazard
+    for signal in range(len(fx.timing)):
+        for value in (0, 1):
+            shifted = lead_part + (value - timing[:, signal]) * fx.timing[signal]
+            p = np.zeros((n, MAX_TOUCHES))
+            p[lead, k] = sigmoid(shifted[lead] + touch_part)
+            present = np.zeros((n, MAX_TOUCHES))
+            present[lead, k] = 1.0
+            seen_book = np.zeros((n, MAX_TOUCHES))
+            seen_book[lead, k] = booked_seen
+            seen_fail = np.zeros((n, MAX_TOUCHES))
+            seen_fail[lead, k] = failed_seen
+            go_on = (1 - p) * (1 - f * present)
+            reach = np.cumprod(np.hstack([np.ones((n, 1)), go_on[:, :-1]]), axis=1)
+            booked = (reach * p * seen_book).sum(axis=1)
+            failed = (reach * (1 - p) * f * present * seen_fail).sum(axis=1)
+            open_end = reach[:, -1] * go_on[:, -1]
+            final = booked + failed + open_end * stale_if_open
+            sums[signal, value] = (booked[touched].sum(), final[touched].sum())
+    return sums
 
 
 @dataclass
@@ -723,7 +778,7 @@ def generate_batch(ctx: RunContext, client: ClientPlan, batch: int, n: int) -> B
         counts[f"failed_{name}"] = int((out.lead_failure[failed] == i).sum())
     booked_at = o_idx[np.array(o_booked, dtype=bool)]
     return Batch(leads=lead_rows, activities=activities, counts=counts,
-                 conversions_by_touch=np.bincount(k[booked_at], minlength=MAX_TOUCHES))
+                 conversions_by_touch=np.bincount(k[booked_at], minlength=MAX_TOUCHES), signal_sums=out.signal_sums)
 
 
 def _emails(client: ClientPlan, leads: _Leads, domains: list[str]) -> list[str]:
