@@ -21,21 +21,18 @@ def run_learning(url: str, client_ids: Sequence[UUID] = (), *, log_path: Path | 
 
     from convintel.dbt import prepare_manifest
     from dagster_pipelines.assets.dbt import dbt_models
-    from dagster_pipelines.assets.patterns import DETECTOR_ASSETS, DETECTORS, conversion_patterns
+    from dagster_pipelines.assets.patterns import DETECTOR_ASSETS, conversion_patterns
     from dagster_pipelines.resources import build_resources
 
-    scope = {"config": {"client_ids": [str(c) for c in client_ids]}}
-    run_config = {
-        "ops": {spec.asset_name: scope for spec in DETECTORS},
-        "loggers": {"console": {"config": {"log_level": "ERROR"}}},  # the full log is in the UI
-    }
+    run_config = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}  # the full log is in the UI
     log_path = log_path or settings.STATE_DIR / "logs" / "learning.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log, contextlib.redirect_stdout(log):
         prepare_manifest(url)
         return materialize(
             [dbt_models, *DETECTOR_ASSETS, conversion_patterns],
-            resources=build_resources(url, dbt_schema), instance=DagsterInstance.get(),
+            resources=build_resources(url, dbt_schema, client_ids=[str(c) for c in client_ids]),
+            instance=DagsterInstance.get(),
             run_config=run_config, raise_on_error=False,
         )
 

@@ -1,6 +1,6 @@
 """The one Dagster ``Definitions`` object of the project (`dagster dev -m dagster_pipelines.definitions`)."""
 
-from dagster import Definitions, define_asset_job
+from dagster import Definitions, JobDefinition, define_asset_job
 
 from dagster_pipelines.assets.dbt import dbt_models
 from dagster_pipelines.assets.patterns import DETECTOR_ASSETS, conversion_patterns
@@ -18,3 +18,10 @@ defs = Definitions(
     jobs=[dbt_build_job, learning_job],
     resources=build_resources(),
 )
+
+
+def resolved_job(name: str = "learning") -> JobDefinition:
+    """A job of ``defs``, resolved: what ``build_reconstructable_job("dagster_pipelines.definitions",
+    "resolved_job", reconstructable_kwargs={"name": ...})`` rebuilds in each step process when a job runs
+    outside the webserver under the multiprocess executor."""
+    return defs.resolve_job_def(name)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from dagster import ConfigurableResource
@@ -38,7 +38,19 @@ class DatabaseResource(ConfigurableResource):
                     os.environ[key] = value
 
 
-def build_resources(database_url: str | None = None, dbt_schema: str | None = None) -> dict[str, object]:
+class LearningScope(ConfigurableResource):
+    """Which clients a learning run covers and in how many shards the detectors split them.
+
+    Each detector plans its clients into ``shards`` groups and runs one step per group, so a run has a
+    fixed number of steps however many clients there are (1,000 clients do not mean 1,000 runs or steps),
+    and the groups run in parallel under the multiprocess executor (or the Kubernetes/Celery executors)."""
+
+    client_ids: list[str] = Field(default_factory=list, description="learn only these clients (default: all)")
+    shards: int = Field(default=4, ge=1, le=256, description="client groups per detector, run as parallel steps")
+
+
+def build_resources(database_url: str | None = None, dbt_schema: str | None = None,
+                    client_ids: Sequence[str] = (), shards: int | None = None) -> dict[str, object]:
     """The resources of every job: one place for the definitions, the demo and the tests."""
     from dagster_dbt import DbtCliResource
 
@@ -48,4 +60,8 @@ def build_resources(database_url: str | None = None, dbt_schema: str | None = No
     return {
         "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
         "database": DatabaseResource(url=database_url, dbt_schema=dbt_schema),
+        "learning_scope": LearningScope(
+            client_ids=[str(c) for c in client_ids],
+            shards=shards or int(os.environ.get("CONVINTEL_LEARNING_SHARDS", "4")),
+        ),
     }

@@ -49,3 +49,28 @@ def test_dbt_assets_materialise_on_a_synthetic_world(db_url: str) -> None:
             "select count(*) from analytics.int_lead_outcomes where outcome = 'converted'").fetchone()[0]
     assert leads == summary.leads
     assert converted == summary.conversions
+
+
+@pytest.mark.slow
+def test_learning_job_runs_detector_shards_as_parallel_steps_under_the_multiprocess_executor(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    from dagster import build_reconstructable_job, execute_job, instance_for_test
+
+    generate(db_url, clients=3, leads=3000, seed=12, as_of=AS_OF)
+    monkeypatch.setenv("DATABASE_URL", db_url)       # the definitions' resources read the environment
+    monkeypatch.setenv("DBT_SCHEMA", "analytics")
+    monkeypatch.setenv("CONVINTEL_LEARNING_SHARDS", "2")
+    with instance_for_test(temp_dir=str(tmp_path)) as instance:
+        result = execute_job(
+            build_reconstructable_job("dagster_pipelines.definitions", "resolved_job", reconstructable_kwargs={"name": "learning"}),
+            instance=instance,
+            run_config={"execution": {"config": {"multiprocess": {"max_concurrent": 2}}}},
+        )
+        assert result.success
+        steps = {event.step_key for event in result.all_events if event.is_step_success}
+    assert {"who_patterns.who_detect_shard[shard_000]", "who_patterns.who_detect_shard[shard_001]"} <= steps
+    with psycopg.connect(db_url) as conn:
+        conn.execute("select set_config('app.client_ids', string_agg(id::text, ','), false) from clients")
+        stored = conn.execute("select count(*) from conversion_patterns where pattern_type = 'who'").fetchone()[0]
+    assert stored == 3

@@ -23,10 +23,16 @@ PREVIOUS = {"type": "who", "note": "stored by an earlier run"}
 pytestmark = pytest.mark.slow
 
 
-def _learn(url: str):
-    result = materialize([dbt_models, who_patterns, conversion_patterns], resources=build_resources(url, "analytics"))
+def _learn(url: str, **scope):
+    result = materialize([dbt_models, who_patterns, conversion_patterns], resources=build_resources(url, "analytics", **scope))
     assert result.success
     return result
+
+
+def _metadata(result, asset: str) -> dict:
+    """The metadata of the run's materialisation of ``asset`` (graph-backed or not)."""
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
+    return {key: value.value for key, value in event.materialization.metadata.items()}
 
 
 def _stored(conn: psycopg.Connection, client_ids: list[uuid.UUID]) -> dict:
@@ -55,12 +61,13 @@ def test_learning_stores_who_patterns_reruns_identically_and_keeps_patterns_behi
     assert all(after_first[(c, "who")][0]["type"] == "who" and after_first[(c, "who")][1] > 30 for c in big)
     assert after_first[(small, "who")] == (PREVIOUS, 40, 0.5)
 
-    metadata = first.asset_materializations_for_node("conversion_patterns")[0].metadata
-    assert metadata["patterns_stored"].value == 2 and metadata["patterns_kept_previous"].value == 1
-    detector_metadata = first.asset_materializations_for_node("who_patterns")[0].metadata
-    assert (detector_metadata["clients"].value, detector_metadata["gate_failed"].value) == (3, 1)
+    metadata = _metadata(first, "conversion_patterns")
+    assert metadata["patterns_stored"] == 2 and metadata["patterns_kept_previous"] == 1
+    detector_metadata = _metadata(first, "who_patterns")
+    assert (detector_metadata["clients"], detector_metadata["gate_failed"], detector_metadata["shards"]) == (3, 1, 3)
 
-    second = _learn(db_url)
+    second = _learn(db_url, shards=2)  # another split of the clients changes nothing
+    assert _metadata(second, "who_patterns")["shards"] == 2
     assert second.run_id != first.run_id
     with psycopg.connect(db_url, autocommit=True) as conn:
         after_second = _stored(conn, clients)
@@ -85,3 +92,13 @@ def test_patterns_and_stored_rows_share_the_run_timestamp(db_url: str) -> None:
             "from conversion_patterns p join conversion_pattern_history h using (client_id, pattern_type)"
         ).fetchone()
     assert json_time == row_time == history_time
+
+
+def test_learning_scope_limits_the_run_to_the_chosen_clients(db_url: str) -> None:
+    generate(db_url, clients=2, leads=3000, seed=24, as_of=AS_OF)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        chosen, other = [row[0] for row in conn.execute("select id from clients order by id")]
+    result = _learn(db_url, client_ids=[str(chosen)], shards=8)
+    assert (_metadata(result, "who_patterns")["clients"], _metadata(result, "who_patterns")["shards"]) == (1, 1)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert set(_stored(conn, [chosen, other])) == {(chosen, "who")}

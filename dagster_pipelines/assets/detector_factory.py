@@ -1,6 +1,6 @@
 """One factory for the four detector assets (group ``detectors``): each detector declares what it reads
-and how it runs in a ``DetectorSpec``; the asset, its config, its metadata and its run timestamp are the
-same for all of them."""
+and how it runs in a ``DetectorSpec``; the asset, its sharding, its metadata and its run timestamp are
+the same for all of them. Which clients a run covers comes from the ``learning_scope`` resource."""
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -9,16 +9,12 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Config, MetadataValue, asset
-from pydantic import Field
+from dagster import (AssetIn, AssetKey, AssetsDefinition, DynamicOut, DynamicOutput, In, MetadataValue, Nothing,
+                     OpExecutionContext, graph_asset, op)
 
 from convintel import settings
-from dagster_pipelines.resources import DatabaseResource
+from dagster_pipelines.resources import DatabaseResource, LearningScope
 from detectors.result import DetectorResult, PatternType
-
-
-class LearningConfig(Config):
-    client_ids: list[str] = Field(default_factory=list, description="learn only these clients (default: all)")
 
 
 @dataclass(frozen=True)
@@ -43,27 +39,70 @@ class DetectorSpec:
 
 
 def detector_asset(spec: DetectorSpec) -> AssetsDefinition:
-    @asset(name=spec.asset_name, group_name="detectors", deps=[AssetKey(name) for name in spec.marts],
-           description=spec.description)
-    def _detector(context: AssetExecutionContext, config: LearningConfig, database: DatabaseResource) -> list[DetectorResult]:
-        client_ids = [UUID(value) for value in config.client_ids]
+    """The detector as a graph-backed asset: plan the clients into shards, one ``detect`` step per shard
+    (dynamic mapping: parallel under the multiprocess executor), then combine the results in client
+    order and describe them in the asset's metadata."""
+    kind = spec.pattern_type
+
+    @op(name=f"{kind}_plan_shards", ins={name: In(Nothing) for name in spec.marts}, out=DynamicOut(list[str]),
+        description=f"Clients in scope for {kind}, split into the learning scope's shards.")
+    def plan_shards(context: OpExecutionContext, database: DatabaseResource, learning_scope: LearningScope):
+        with psycopg.connect(database.resolved_url()) as conn:
+            client_ids = clients_in_scope(conn, learning_scope.client_ids)
+        shards = split_into_shards(client_ids, learning_scope.shards)
+        context.log.info(f"{len(client_ids)} clients in {len(shards)} shards")
+        for index, shard in enumerate(shards):
+            yield DynamicOutput(shard, mapping_key=f"shard_{index:03d}")
+
+    @op(name=f"{kind}_detect_shard", description=f"The {kind} detector over one shard's clients.")
+    def detect_shard(context: OpExecutionContext, database: DatabaseResource, client_ids: list[str]) -> list[DetectorResult]:
+        if not client_ids:
+            return []
         schema = database.dbt_schema or settings.dbt_schema()
         with psycopg.connect(database.resolved_url()) as conn:
-            results = spec.run(conn, schema, client_ids, run_timestamp(context))
+            return spec.run(conn, schema, [UUID(c) for c in client_ids], run_timestamp(context))
+
+    @op(name=f"{kind}_combine_shards", description=f"All shards' {kind} results in client order, with run metadata.")
+    def combine_shards(context: OpExecutionContext, shard_results: list[list[DetectorResult]]) -> list[DetectorResult]:
+        results = sorted((r for shard in shard_results for r in shard), key=lambda r: str(r.client_id))
         passed = [r for r in results if r.patterns is not None]
         context.add_output_metadata({
             "clients": len(results),
+            "shards": len(shard_results),
             "gate_passed": len(passed),
             "gate_failed": len(results) - len(passed),
             "top_findings": MetadataValue.md(spec.findings(passed)),
-            **({"weights_shipped": sum(r.learned_weights is not None for r in passed)} if spec.pattern_type == "who" else {}),
+            **({"weights_shipped": sum(r.learned_weights is not None for r in passed)} if kind == "who" else {}),
         })
         return results
 
-    return _detector
+    def compose(**marts):
+        return combine_shards(plan_shards(**marts).map(detect_shard).collect())
+
+    return graph_asset(
+        compose, name=spec.asset_name, group_name="detectors", description=spec.description,
+        ins={name: AssetIn(key=AssetKey(name), dagster_type=Nothing) for name in spec.marts},
+    )
 
 
-def run_timestamp(context: AssetExecutionContext) -> datetime:
+def clients_in_scope(conn: psycopg.Connection, client_ids: Sequence[str]) -> list[str]:
+    """The live clients to learn, in id order: all of them, or those of ``client_ids`` that exist."""
+    query = "select id::text from clients where deleted_at is null"
+    if client_ids:
+        rows = conn.execute(query + " and id = any(%s::uuid[]) order by id", (list(client_ids),)).fetchall()
+    else:
+        rows = conn.execute(query + " order by id").fetchall()
+    return [row[0] for row in rows]
+
+
+def split_into_shards(client_ids: Sequence[str], shards: int) -> list[list[str]]:
+    """Round-robin ``client_ids`` into ``min(shards, len)`` groups (at least one, possibly empty), so
+    shards get similar client counts and the split is stable for a given client list."""
+    count = max(1, min(shards, len(client_ids)))
+    return [list(client_ids[index::count]) for index in range(count)]
+
+
+def run_timestamp(context: OpExecutionContext) -> datetime:
     """One instant per learning run (its creation time): the patterns' computed_at and the stored rows'
     computed_at agree, whichever asset reads it and however long the run takes."""
     record = context.instance.get_run_record_by_id(context.run.run_id)
