@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import psycopg
@@ -102,3 +103,21 @@ def test_learning_scope_limits_the_run_to_the_chosen_clients(db_url: str) -> Non
     assert (_metadata(result, "who_patterns")["clients"], _metadata(result, "who_patterns")["shards"]) == (1, 1)
     with psycopg.connect(db_url, autocommit=True) as conn:
         assert set(_stored(conn, [chosen, other])) == {(chosen, "who")}
+
+
+def test_two_learning_runs_at_once_neither_corrupt_nor_duplicate(db_url: str) -> None:
+    """Both runs build dbt (serialised by the schema's build lock) and store (serialised per client):
+    afterwards one pattern per client and type, two history rows from two runs, identical patterns."""
+    generate(db_url, clients=2, leads=3000, seed=25, as_of=AS_OF)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        clients = [row[0] for row in conn.execute("select id from clients order by id")]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = list(pool.map(lambda _: _learn(db_url), range(2)))
+    assert runs[0].run_id != runs[1].run_id
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        stored = _stored(conn, clients)
+        history = conn.execute(
+            "select client_id, pattern_type, count(*), count(distinct run_id), count(distinct patterns - 'computed_at') "
+            "from conversion_pattern_history group by 1, 2").fetchall()
+    assert set(stored) == {(c, "who") for c in clients}
+    assert {(c, t): (n, r, p) for c, t, n, r, p in history} == {(c, "who"): (2, 2, 1) for c in clients}
