@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from dagster import materialize
 
+from convintel.badrows import insert_bad_rows
 from convintel.synth import generate
 from dagster_pipelines.assets.dbt import dbt_models
 from dagster_pipelines.assets.patterns import conversion_patterns
@@ -52,6 +53,7 @@ def test_learning_stores_who_patterns_reruns_identically_and_keeps_patterns_behi
         # An earlier run stored a pattern for the small client; a failed gate must not replace it.
         store_client_results(conn, small, [DetectorResult(small, "who", PREVIOUS, 40, 0.5)],
                              run_id=uuid.uuid4(), computed_at=AS_OF)
+    insert_bad_rows(db_url, base_time=AS_OF)  # its own client: the exclusions show in the run's metadata
 
     first = _learn(db_url)
     with psycopg.connect(db_url, autocommit=True) as conn:
@@ -64,8 +66,11 @@ def test_learning_stores_who_patterns_reruns_identically_and_keeps_patterns_behi
 
     metadata = _metadata(first, "conversion_patterns")
     assert metadata["patterns_stored"] == 2 and metadata["patterns_kept_previous"] == 1
+    with psycopg.connect(db_url) as conn:
+        excluded = conn.execute("select sum(row_count) from analytics.fct_data_quality_exclusions").fetchone()[0]
+    assert metadata["excluded_rows"] == excluded > 0 and "| activities |" in metadata["exclusions_by_reason"]
     detector_metadata = _metadata(first, "who_patterns")
-    assert (detector_metadata["clients"], detector_metadata["gate_failed"], detector_metadata["shards"]) == (3, 1, 3)
+    assert (detector_metadata["clients"], detector_metadata["gate_failed"], detector_metadata["shards"]) == (4, 2, 4)
 
     second = _learn(db_url, shards=2)  # another split of the clients changes nothing
     assert _metadata(second, "who_patterns")["shards"] == 2

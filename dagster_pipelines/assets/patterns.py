@@ -6,12 +6,15 @@ import uuid
 from collections import Counter
 
 import psycopg
-from dagster import AssetExecutionContext, AssetIn, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetIn, AssetKey, MetadataValue, asset
+
+from convintel import settings
 
 from dagster_pipelines.assets.detector_factory import DetectorSpec, run_timestamp
 from dagster_pipelines.assets.who import WHO, who_patterns
+from dagster_pipelines.marts.quality import exclusions_markdown, load_exclusion_counts
 from dagster_pipelines.pattern_store import store_client_results
-from dagster_pipelines.resources import DatabaseResource
+from dagster_pipelines.resources import DatabaseResource, LearningScope
 from detectors.result import DetectorResult
 
 DETECTORS: tuple[DetectorSpec, ...] = (WHO,)
@@ -19,8 +22,10 @@ DETECTOR_ASSETS = [who_patterns]
 
 
 @asset(group_name="patterns", ins={spec.asset_name: AssetIn() for spec in DETECTORS},
+       deps=[AssetKey("fct_data_quality_exclusions")],
        description="Stores every detector's patterns: one transaction per client (SPEC §7 storage).")
-def conversion_patterns(context: AssetExecutionContext, database: DatabaseResource, **detector_results: list[DetectorResult]) -> None:
+def conversion_patterns(context: AssetExecutionContext, database: DatabaseResource, learning_scope: LearningScope,
+                        **detector_results: list[DetectorResult]) -> None:
     run_id = uuid.UUID(context.run.run_id)
     computed_at = run_timestamp(context)
     by_client: dict[uuid.UUID, list[DetectorResult]] = {}
@@ -35,6 +40,8 @@ def conversion_patterns(context: AssetExecutionContext, database: DatabaseResour
                 actions[outcome.action] += 1
                 if outcome.reason:
                     kept_reasons.append(f"| {client_id} | {outcome.pattern_type} | {outcome.action} | {outcome.reason} |")
+        schema = database.dbt_schema or settings.dbt_schema()
+        exclusions = load_exclusion_counts(conn, schema, [uuid.UUID(c) for c in learning_scope.client_ids])
     context.add_output_metadata({
         "run_id": str(run_id),
         "clients": len(by_client),
@@ -43,4 +50,6 @@ def conversion_patterns(context: AssetExecutionContext, database: DatabaseResour
         "nothing_stored": actions["nothing_stored"],
         "gate_failures": MetadataValue.md("\n".join(["| client | type | action | why |", "|---|---|---|---|", *kept_reasons]))
         if kept_reasons else "none",
+        "excluded_rows": int(exclusions["row_count"].sum()),
+        "exclusions_by_reason": MetadataValue.md(exclusions_markdown(exclusions)),
     })
