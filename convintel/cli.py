@@ -179,6 +179,29 @@ def learn(
     print_summary(console, url, client_ids)
 
 
+
+@app.command()
+def health(
+    fail_on: Annotated[str, typer.Option(help="exit 2 when a finding of this severity or worse exists: high|medium|low|never")] = "high",
+    docs_dir: Annotated[Optional[Path], typer.Option(help="where the Great Expectations data docs go (default .convintel/gx_docs)")] = None,
+) -> None:
+    """Check the stored patterns (SPEC §8 rules + Great Expectations) as a Dagster run; print the findings."""
+    from convintel.health import exit_code, print_findings, recorded_run, run_health_job
+
+    if fail_on not in ("high", "medium", "low", "never"):
+        console.print("[red]--fail-on must be one of high, medium, low, never[/red]")
+        raise typer.Exit(2)
+    url = _url()
+    log_path = settings.STATE_DIR / "logs" / "health.log"
+    with console.status("pattern health: rules, Great Expectations, findings..."):
+        result = run_health_job(url, log_path=log_path, docs_dir=docs_dir)
+    run, findings = recorded_run(url, result.run_id) if result.success else (None, [])
+    if run is None:
+        console.print(f"[red]health run {result.run_id} failed[/red]; log: {log_path}")
+        raise typer.Exit(1)
+    print_findings(console, run, findings)
+    raise typer.Exit(exit_code(run, fail_on))
+
 @app.command()
 def manifest() -> None:
     """Parse the dbt project into target/manifest.json (Dagster reads it at import time)."""

@@ -102,7 +102,8 @@ def suites() -> dict[str, tuple[str, list[Any]]]:
             gxe.ExpectColumnValuesToBeOfType(column="valid_until", type_="TIMESTAMP WITH TIME ZONE"),
             gxe.ExpectColumnValuesToNotBeNull(column="valid_until"),
             gxe.ExpectCompoundColumnsToBeUnique(column_list=["client_id", "pattern_type"]),
-            gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="valid_until", column_B="computed_at", or_equal=False),
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="valid_until", column_B="computed_at", or_equal=False,
+                                                       description="valid_until is after computed_at"),
         ]),
         "conversion_pattern_history": (HISTORY_TABLE, [
             *common(),
