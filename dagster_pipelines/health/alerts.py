@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from dagster_pipelines.health.rules import Finding
@@ -66,13 +67,16 @@ def send_alerts(
         return AlertOutcome(len(high), "not_configured")
     if not high:
         return AlertOutcome(0, "no_findings")
+    if urlsplit(url).scheme not in ("http", "https"):
+        log.warning("pattern health webhook not called: %s is not an http(s) URL", WEBHOOK_ENV)
+        return AlertOutcome(len(high), "failed: not an http(s) URL")
     body = json.dumps(alert_payload(health_run_id, checked_at, findings)).encode()
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json", "User-Agent": "convintel-health"})
     try:
+        request = urllib.request.Request(url, data=body, method="POST",
+                                         headers={"Content-Type": "application/json", "User-Agent": "convintel-health"})
         with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read()
-    except (urllib.error.URLError, OSError, ValueError) as exc:  # HTTPError is a URLError; bad URL → ValueError
+    except (urllib.error.URLError, OSError, ValueError) as exc:  # HTTPError is a URLError; malformed URL: ValueError
         log.warning("pattern health webhook failed (%s): %s", _redacted(url), exc)
         return AlertOutcome(len(high), f"failed: {exc}")
     return AlertOutcome(len(high), "sent")
@@ -80,7 +84,5 @@ def send_alerts(
 
 def _redacted(url: str) -> str:
     """Webhook URLs often carry a secret token in the path: log the host only."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.hostname or '?'}/…"

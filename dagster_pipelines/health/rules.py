@@ -180,7 +180,8 @@ def check_drift(pair: HistoryPair) -> list[Finding]:
         now_weights, before = who_weights(pair.current), who_weights(pair.previous)
         for component in WHO_WEIGHT_COMPONENTS:
             if component in now_weights and component in before:
-                moved = now_weights[component] - before[component]
+                # Rounded: weights are stored to 4 decimals, so 0.40 - 0.25 must read as exactly 0.15.
+                moved = round(now_weights[component] - before[component], 9)
                 if abs(moved) > WEIGHT_DRIFT:
                     findings.append(Finding(
                         "weight_drift", "medium",
@@ -188,7 +189,7 @@ def check_drift(pair: HistoryPair) -> list[Finding]:
                         f"(|Δ| {abs(moved):.2f} > {WEIGHT_DRIFT})",
                         pair.client_id, pair.pattern_type,
                         {"component": component, "previous": before[component], "current": now_weights[component],
-                         "delta": round(moved, 6), **when},
+                         "delta": moved, **when},
                     ))
     extract = TOP_ITEM_EXTRACTORS.get(pair.pattern_type)
     if extract is not None:
