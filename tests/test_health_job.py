@@ -248,3 +248,33 @@ def test_findings_are_tenant_scoped(world: dict[str, Any], conn: psycopg.Connect
         assert scoped.execute("select count(*) from pattern_health_findings").fetchone()[0] == 0
     everything = conn.execute("select count(*) filter (where client_id is null), count(*) from pattern_health_findings").fetchone()
     assert everything[0] >= 1 and everything[1] > len(visible)
+
+
+@pytest.mark.slow
+def test_cli_prints_findings_and_exits_2_on_high_severity(world: dict[str, Any], conn: psycopg.Connection, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from convintel import settings
+    from convintel.cli import app
+    from convintel.health import exit_code
+
+    first = world["clients"][0]
+    now = datetime.now(timezone.utc)
+    plant_healthy_store(conn, world["clients"], now, skip={(first, "who")})
+    plant(conn, first, healthy("who"), computed_at=now - timedelta(days=20), valid_until=now - timedelta(days=6))
+    monkeypatch.setenv("DATABASE_URL", world["url"])
+    monkeypatch.setenv("DBT_SCHEMA", SCHEMA)
+    monkeypatch.setattr(settings, "STATE_DIR", tmp_path / "state")
+    monkeypatch.setattr(settings, "DAGSTER_HOME", tmp_path / "dagster")
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+
+    outcome = CliRunner().invoke(app, ["health", "--docs-dir", str(tmp_path / "docs")])
+    assert outcome.exit_code == 2, outcome.output
+    text = " ".join(outcome.output.split())  # rich wraps at the terminal width
+    assert "4 clients, 16 patterns; 1 high, 0 medium, 0 low; expectations" in text
+    assert "│ high │" in text and "│ expired │" in text
+    assert f"Great Expectations data docs: {tmp_path / 'docs' / 'index.html'}" in text
+    assert (tmp_path / "state" / "logs" / "health.log").is_file()
+    counts = {"high_count": 0, "medium_count": 1, "low_count": 3}
+    assert [exit_code(counts, fail_on) for fail_on in ("high", "medium", "low", "never")] == [0, 2, 2, 0]
