@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from convintel import settings
+from convintel.health import FailOn
 from convintel.localdb import LocalCluster, LocalDatabaseError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -182,15 +183,12 @@ def learn(
 
 @app.command()
 def health(
-    fail_on: Annotated[str, typer.Option(help="exit 2 when a finding of this severity or worse exists: high|medium|low|never")] = "high",
+    fail_on: Annotated[FailOn, typer.Option(help="exit 2 when a finding of this severity or worse exists")] = FailOn.high,
     docs_dir: Annotated[Optional[Path], typer.Option(help="where the Great Expectations data docs go (default .convintel/gx_docs)")] = None,
 ) -> None:
     """Check the stored patterns (SPEC §8 rules + Great Expectations) as a Dagster run; print the findings."""
     from convintel.health import exit_code, print_findings, recorded_run, run_health_job
 
-    if fail_on not in ("high", "medium", "low", "never"):
-        console.print("[red]--fail-on must be one of high, medium, low, never[/red]")
-        raise typer.Exit(2)
     url = _url()
     log_path = settings.STATE_DIR / "logs" / "health.log"
     with console.status("pattern health: rules, Great Expectations, findings..."):
@@ -200,7 +198,8 @@ def health(
         console.print(f"[red]health run {result.run_id} failed[/red]; log: {log_path}")
         raise typer.Exit(1)
     print_findings(console, run, findings)
-    raise typer.Exit(exit_code(run, fail_on))
+    raise typer.Exit(exit_code(run, fail_on.value))
+
 
 @app.command()
 def manifest() -> None:

@@ -8,8 +8,9 @@ findings exist; 1 — the job itself failed.
 from __future__ import annotations
 
 import contextlib
+from enum import Enum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
@@ -18,7 +19,16 @@ from rich.table import Table
 
 from convintel import settings
 
-FailOn = Literal["high", "medium", "low", "never"]
+
+
+class FailOn(str, Enum):
+    """The least severe finding that makes ``convintel health`` exit 2."""
+
+    high = "high"
+    medium = "medium"
+    low = "low"
+    never = "never"
+
 _SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
 _STYLE = {"high": "bold red", "medium": "yellow", "low": "dim"}
 
@@ -87,10 +97,11 @@ def print_findings(console: Console, run: dict[str, Any], findings: list[dict[st
         console.print(f"Great Expectations data docs: {run['data_docs_path']}")
 
 
-def exit_code(run: dict[str, Any], fail_on: FailOn) -> int:
+def exit_code(run: dict[str, Any], fail_on: FailOn | str) -> int:
     """2 when a finding at or above ``fail_on`` exists, else 0."""
-    if fail_on == "never":
+    fail_on = FailOn(fail_on)
+    if fail_on is FailOn.never:
         return 0
     counts = {"high": run["high_count"], "medium": run["medium_count"], "low": run["low_count"]}
-    threshold = _SEVERITY_RANK[fail_on]
+    threshold = _SEVERITY_RANK[fail_on.value]
     return 2 if any(count for severity, count in counts.items() if _SEVERITY_RANK[severity] <= threshold) else 0
