@@ -94,7 +94,7 @@ def print_findings(console: Console, run: dict[str, Any], findings: list[dict[st
         if len(findings) > limit:
             console.print(f"… and {len(findings) - limit} more")
     if run["data_docs_path"]:
-        console.print(f"Great Expectations data docs: {run['data_docs_path']}")
+        console.print(f"Great Expectations data docs: {run['data_docs_path']}", soft_wrap=True)  # a path to copy whole
 
 
 def exit_code(run: dict[str, Any], fail_on: FailOn | str) -> int:

@@ -274,7 +274,7 @@ def test_cli_prints_findings_and_exits_2_on_high_severity(world: dict[str, Any],
     text = " ".join(outcome.output.split())  # rich wraps at the terminal width
     assert "4 clients, 16 patterns; 1 high, 0 medium, 0 low; expectations" in text
     assert "│ high │" in text and "│ expired │" in text
-    assert f"Great Expectations data docs: {tmp_path / 'docs' / 'index.html'}" in text
+    assert f"Great Expectations data docs: {tmp_path / 'docs' / 'index.html'}" in outcome.output
     assert (tmp_path / "state" / "logs" / "health.log").is_file()
     counts = {"high_count": 0, "medium_count": 1, "low_count": 3}
     assert [exit_code(counts, fail_on) for fail_on in ("high", "medium", "low", "never")] == [0, 2, 2, 0]

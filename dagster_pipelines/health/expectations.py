@@ -23,15 +23,12 @@ import psycopg
 
 from detectors.result import PATTERN_TYPES
 from dagster_pipelines.health.rules import Finding
+from dagster_pipelines.health.store import SCOPE_SESSION_TO_ALL_CLIENTS
 
 PATTERN_TABLE = "conversion_patterns"
 HISTORY_TABLE = "conversion_pattern_history"
 DOCS_SITE = "pattern_health"
 _PARTIAL_LIMIT = 10
-
-SCOPE_TO_ALL_CLIENTS = (
-    "select set_config('app.client_ids', (select coalesce(string_agg(id::text, ','), '') from clients), false)"
-)
 
 
 @dataclass(frozen=True)
@@ -196,7 +193,7 @@ def _scoped_connection(url: str) -> Callable[[], psycopg.Connection]:
 
     def connect() -> psycopg.Connection:
         conn = psycopg.connect(url)
-        conn.execute(SCOPE_TO_ALL_CLIENTS)
+        conn.execute(SCOPE_SESSION_TO_ALL_CLIENTS)
         conn.commit()
         return conn
 

@@ -19,9 +19,12 @@ from psycopg.types.json import Jsonb
 from dagster_pipelines.health.rules import SEVERITIES, Finding, HistoryPair, StoredPattern
 
 BATCH_CLIENTS = 200
-SCOPE_TRANSACTION_TO_ALL_CLIENTS = (
-    "select set_config('app.client_ids', (select coalesce(string_agg(id::text, ','), '') from clients), true)"
+# Scopes to every client, computed on the server (no id list travels); "true" = for this transaction only.
+_SCOPE_TO_ALL_CLIENTS = (
+    "select set_config('app.client_ids', (select coalesce(string_agg(id::text, ','), '') from clients), {local})"
 )
+SCOPE_TRANSACTION_TO_ALL_CLIENTS = _SCOPE_TO_ALL_CLIENTS.format(local="true")
+SCOPE_SESSION_TO_ALL_CLIENTS = _SCOPE_TO_ALL_CLIENTS.format(local="false")
 CONVERSIONS_MART = "int_lead_outcomes"
 
 
