@@ -234,7 +234,8 @@ def test_expectations_see_the_rows_behind_row_level_security(world: dict[str, An
 
 @pytest.mark.slow
 def test_findings_are_tenant_scoped(world: dict[str, Any], conn: psycopg.Connection, tmp_path: Path) -> None:
-    """A session scoped to one client sees that client's findings only, never the whole-store ones."""
+    """A session scoped to one client sees that client's findings only, never the whole-store ones; the
+    application role only reads."""
     first, second = world["clients"][:2]
     now = datetime.now(timezone.utc)
     plant(conn, first, healthy("who"), computed_at=now - timedelta(days=20), valid_until=now - timedelta(days=6))
@@ -246,6 +247,13 @@ def test_findings_are_tenant_scoped(world: dict[str, Any], conn: psycopg.Connect
         assert visible and {client for client, _ in visible} == {first}
         scoped.execute("set app.client_ids = ''")
         assert scoped.execute("select count(*) from pattern_health_findings").fetchone()[0] == 0
+        # The application role reads its scoped findings and the run summaries, and writes nothing.
+        scoped.execute("set role convintel_app")
+        scoped.execute("select set_config('app.client_ids', %s, false)", (str(first),))
+        assert sorted(scoped.execute("select client_id, rule from pattern_health_findings").fetchall()) == sorted(visible)
+        assert scoped.execute("select count(*) from pattern_health_runs").fetchone()[0] == 1
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            scoped.execute("delete from pattern_health_findings")
     everything = conn.execute("select count(*) filter (where client_id is null), count(*) from pattern_health_findings").fetchone()
     assert everything[0] >= 1 and everything[1] > len(visible)
 
