@@ -16,6 +16,7 @@ help:
 	@echo "make test   - the full test suite against real, throwaway PostgreSQL databases"
 	@echo "make ui     - the Dagster UI on http://127.0.0.1:$(UI_PORT)"
 	@echo "make docs   - dbt docs (lineage) into dbt_project/target"
+	@echo "make health - pattern health: SPEC §8 rules + Great Expectations data docs (.convintel/gx_docs)"
 	@echo "make db | db-down | migrate | synth | build | clean"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -55,6 +56,10 @@ manifest: venv
 
 ui: db manifest
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster dev -m dagster_pipelines.definitions -h 127.0.0.1 -p $(UI_PORT)
+
+.PHONY: health
+health: migrate manifest
+	$(BIN)/convintel health
 
 demo: venv postgres
 	$(BIN)/convintel demo

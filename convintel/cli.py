@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from convintel import settings
+from convintel.health import FailOn
 from convintel.localdb import LocalCluster, LocalDatabaseError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -177,6 +178,27 @@ def learn(
         raise typer.Exit(1)
     console.print(f"learning run {result.run_id}: success")
     print_summary(console, url, client_ids)
+
+
+
+@app.command()
+def health(
+    fail_on: Annotated[FailOn, typer.Option(help="exit 2 when a finding of this severity or worse exists")] = FailOn.high,
+    docs_dir: Annotated[Optional[Path], typer.Option(help="where the Great Expectations data docs go (default .convintel/gx_docs)")] = None,
+) -> None:
+    """Check the stored patterns (SPEC §8 rules + Great Expectations) as a Dagster run; print the findings."""
+    from convintel.health import exit_code, print_findings, recorded_run, run_health_job
+
+    url = _url()
+    log_path = settings.STATE_DIR / "logs" / "health.log"
+    with console.status("pattern health: rules, Great Expectations, findings..."):
+        result = run_health_job(url, log_path=log_path, docs_dir=docs_dir)
+    run, findings = recorded_run(url, result.run_id) if result.success else (None, [])
+    if run is None:
+        console.print(f"[red]health run {result.run_id} failed[/red]; log: {log_path}")
+        raise typer.Exit(1)
+    print_findings(console, run, findings)
+    raise typer.Exit(exit_code(run, fail_on.value))
 
 
 @app.command()

@@ -1,8 +1,9 @@
 """The one Dagster ``Definitions`` object of the project (`dagster dev -m dagster_pipelines.definitions`)."""
 
-from dagster import Definitions, JobDefinition, define_asset_job
+from dagster import Definitions, JobDefinition, ScheduleDefinition, define_asset_job
 
 from dagster_pipelines.assets.dbt import dbt_models
+from dagster_pipelines.assets.health import pattern_health
 from dagster_pipelines.assets.patterns import DETECTOR_ASSETS, conversion_patterns
 from dagster_pipelines.resources import build_resources
 
@@ -12,10 +13,24 @@ dbt_build_job = define_asset_job("dbt_build", selection=[dbt_models], descriptio
 learning_job = define_asset_job(
     "learning", selection=LEARNING_ASSETS, description="dbt build, then every detector, then the pattern store.",
 )
+pattern_health_job = define_asset_job(
+    "health", selection=[pattern_health],
+    description="Rules and Great Expectations over the stored patterns (SPEC §8); findings and alerts.",
+)
+# SPEC §8 schedules, in UTC.
+weekly_learning_schedule = ScheduleDefinition(
+    name="weekly_learning", job=learning_job, cron_schedule="0 2 * * 0", execution_timezone="UTC",
+    description="Learning every Sunday at 02:00 UTC.",
+)
+daily_health_schedule = ScheduleDefinition(
+    name="daily_pattern_health", job=pattern_health_job, cron_schedule="0 6 * * *", execution_timezone="UTC",
+    description="Pattern health every day at 06:00 UTC.",
+)
 
 defs = Definitions(
-    assets=LEARNING_ASSETS,
-    jobs=[dbt_build_job, learning_job],
+    assets=[*LEARNING_ASSETS, pattern_health],
+    jobs=[dbt_build_job, learning_job, pattern_health_job],
+    schedules=[weekly_learning_schedule, daily_health_schedule],
     resources=build_resources(),
 )
 
