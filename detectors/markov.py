@@ -91,15 +91,16 @@ def transition_counts(paths: Iterable[str | tuple[str, ...]], leads: Iterable[fl
     channels = tuple(sorted({channel for path in parsed for channel in path}))
     index = {channel: i for i, channel in enumerate(channels)}
     n = len(channels)
-    start, between = np.zeros(n), np.zeros((n, n))
-    to_conversion, to_null = np.zeros(n), np.zeros(n)
-    for path, weight, converted in zip(parsed, leads_array, conversions_array):
-        states = [index[channel] for channel in path]
-        start[states[0]] += weight
-        if len(states) > 1:
-            np.add.at(between, (states[:-1], states[1:]), weight)
-        to_conversion[states[-1]] += converted
-        to_null[states[-1]] += weight - converted
+    states = [[index[channel] for channel in path] for path in parsed]
+    first = np.array([path[0] for path in states], dtype=np.int64)
+    last = np.array([path[-1] for path in states], dtype=np.int64)
+    steps = np.array([len(path) - 1 for path in states], dtype=np.int64)
+    origin = np.fromiter((s for path in states for s in path[:-1]), dtype=np.int64, count=int(steps.sum()))
+    target = np.fromiter((s for path in states for s in path[1:]), dtype=np.int64, count=int(steps.sum()))
+    start = np.bincount(first, weights=leads_array, minlength=n).astype(float)
+    between = np.bincount(origin * n + target, weights=np.repeat(leads_array, steps), minlength=n * n).reshape(n, n)
+    to_conversion = np.bincount(last, weights=conversions_array, minlength=n).astype(float)
+    to_null = np.bincount(last, weights=leads_array - conversions_array, minlength=n).astype(float)
     return TransitionCounts(channels, start, between, to_conversion, to_null)
 
 
