@@ -57,6 +57,13 @@ winning_sequences — prefixes at equal exposure
     nothing in about 90% of cases. The list holds the best ``sequence_limit`` ranked prefixes plus any
     other labelled ones.
 
+first_touch_effectiveness / best_first_channel / booking_channel_distribution
+    Leads by the channel of their first touch, ranked by shrunk rate (``rank_categories`` toward the
+    client's booking rate); ``best_first_channel`` is the channel ranked first (None when no channel
+    has ``min_sample`` leads), its label says whether it is significant. The booking channel is the
+    channel of the converting touch: its share of the bookings (Wilson interval) beside the per-touch
+    booking rate of the channel adjusted for touch number (``rank_categories_adjusted``).
+
 markov_attribution
     First-order absorbing Markov chain on the distinct paths, removal effects by an exact linear
     solve (``detectors.markov``); attributed conversions sum to the observed conversions. Each channel
