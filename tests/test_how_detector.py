@@ -223,3 +223,16 @@ def test_pattern_has_every_spec_key_and_is_json() -> None:
     assert sum(c["attributed_conversions"] for c in markov["channels"]) == pytest.approx(6.0, abs=1e-5)
     assert markov["conversion_probability"] == pytest.approx(6 / 40, abs=1e-6)
     json.dumps(p, allow_nan=False)
+
+
+def test_summary_lines_and_findings_read_the_pattern() -> None:
+    from dagster_pipelines.assets.how import how_findings, how_summary_lines
+
+    result = detect_how(_inputs(6, 40), computed_at=COMPUTED_AT)
+    lines = how_summary_lines(result.patterns)
+    assert lines[0] == "6 booked of 40 touched leads with an outcome (15.0%)"
+    assert lines[1].startswith("first touch linkedin 100.0% [61.0%, 100.0%] n=6")
+    assert lines[2].startswith("channels    lift vs 1 channel at equal exposure: 2 channels ")
+    assert lines[4].startswith("attribution ")
+    table = how_findings([result])
+    assert table.splitlines()[2].startswith(f"| {result.client_id} | linkedin |")
