@@ -26,7 +26,8 @@ from convintel.synth.model import (ALS_SIGNALS, BASELINE_PROBABILITY, EFFECTIVE_
                                    effects_to_json)
 from convintel.synth.vocab import load_vocabulary
 from convintel.synth.world import (BATCH_LEADS, NEW_ROLE_DAYS, OLD_FUNDING_DAYS, OLD_ROLE_DAYS, RECENT_FUNDING_DAYS,
-                                   STALE_AFTER_DAYS, US, Batch, ClientPlan, RunContext, generate_batch, plan_clients)
+                                   STALE_AFTER_DAYS, US, Batch, ClientPlan, RunContext, channel_removal_effects,
+                                   generate_batch, plan_clients)
 
 TRUTH_FORMAT_VERSION = 1
 COUNT_KEYS = ("leads", "untouched", "outbound_touches", "activities", "events", "conversions", "failures",
@@ -281,7 +282,8 @@ def _write_truth(path: Path, ctx: RunContext, as_of: datetime, clients: int, lea
                 "timezone": p.timezone,
                 "campaigns": [{"campaign_id": fmt_uuid(c.id[None, :])[0], "name": c.name, "share": round(c.share, 4),
                                "max_touches": c.max_touches, "base_gap_days": c.gaps.tolist()} for c in p.campaigns],
-                "planted": effects_to_json(p.effects, ctx.vocab),
+                "planted": {**effects_to_json(p.effects, ctx.vocab),
+                            "channel_removal_effect": channel_removal_effects(p, ctx.baseline)},
                 "counts": {key: per_client[p.index][key] for key in COUNT_KEYS},
                 "conversions_by_touch": {str(k + 1): int(v) for k, v in enumerate(by_touch[p.index])},
                 "expected_lead_level": {"timing_signal_lifts": _expected_lifts(signal_sums[p.index])},

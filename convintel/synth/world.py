@@ -37,6 +37,7 @@ BUSINESS_SHARE = 0.85                      # sends inside local business hours (
 OFF_HOURS = (6, 7, 18, 19, 20, 21, 22)     # never 00-05: no DST-ambiguous wall-clock times
 WEEKEND_SKIP = 0.85                        # a send falling on a weekend moves to Monday this often
 DEFAULT_GAPS = (2, 3, 4, 5, 7, 7, 9, 10, 14)  # days between touch k and k+1
+PLANNED_SHORTENING_P = [0.6, 0.25, 0.15]   # a sequence is planned 0, 1 or 2 touches short of its campaign's
 FIRST_CHANNEL_SHARE = np.array([0.45, 0.30, 0.08, 0.10, 0.07])
 CHANNEL_TRANSITIONS = np.array([            # from row channel to column channel
     [0.35, 0.30, 0.12, 0.15, 0.08],
@@ -256,6 +257,45 @@ def _usage(vocab: Vocabulary, campaigns: list[CampaignPlan], first_share: np.nda
     )
 
 
+def channel_removal_effects(client: ClientPlan, baseline: np.ndarray) -> dict[str, float]:
+    """The truth of Markov attribution: per observed channel, 1 − P(book | every touch on it ends the
+    sequence unbooked) / P(book), computed exactly (no simulation) by propagating the probability mass
+    of (underlying channel, observed first channel) through each campaign's planned touches, for each
+    reachability type (phone, LinkedIn profile) and planned length. The hazard uses the planted
+    channel and first-channel effects, the baseline, the calibrated intercept and the failure hazard;
+    the other lead and touch effects enter at their mean (the intercept is calibrated for that), and
+    the as_of cut is ignored. Draws nothing: the world's random streams are untouched."""
+    fx = client.effects
+    n = len(CHANNELS)
+    totals = np.zeros(n + 1)  # P(book) with nothing removed (index n) and with each channel removed
+    for campaign in client.campaigns:
+        for has_phone, phone_p in ((True, PHONE_SHARE), (False, 1 - PHONE_SHARE)):
+            for has_linkedin, linkedin_p in ((True, LINKEDIN_SHARE), (False, 1 - LINKEDIN_SHARE)):
+                observed = np.arange(n)
+                if not has_phone:
+                    observed[[SMS, VOICE]] = EMAIL
+                if not has_linkedin:
+                    observed[LINKEDIN] = EMAIL
+                for shortening, length_p in enumerate(PLANNED_SHORTENING_P):
+                    length = max(3, campaign.max_touches - shortening)
+                    weight = campaign.share * phone_p * linkedin_p * length_p
+                    for removed in range(n + 1):
+                        # mass[o, f]: underlying channel o of the current touch, observed first channel f
+                        mass = np.zeros((n, n))
+                        mass[np.arange(n), observed] = client.first_channel_share
+                        booked = 0.0
+                        for k in range(length):
+                            if removed < n:
+                                mass[observed == removed, :] = 0.0
+                            hazard = sigmoid(baseline[k] + fx.intercept + fx.channel[observed][:, None]
+                                             + fx.first_channel[None, :])
+                            booked += float((mass * hazard).sum())
+                            mass = campaign.transitions.T @ (mass * (1 - hazard) * (1 - fx.failure_hazard))
+                        totals[removed] += weight * booked
+    effect = 1.0 - totals[:n] / totals[n]
+    return {name: round(float(value), 4) for name, value in zip(CHANNELS, effect)}
+
+
 def _uniform_int(rng: np.random.Generator, bounds: tuple[int, int], n: int) -> np.ndarray:
     return rng.integers(bounds[0], bounds[1] + 1, n)
 
@@ -403,7 +443,7 @@ def _schedule(rng: np.random.Generator, ctx: RunContext, client: ClientPlan, lea
     # First sends spread from the campaign start to a week after as_of (those leads stay untouched).
     start_day = camp_start + (rng.random(n) * (ctx.as_of_s // DAY + 8 - camp_start)).astype(np.int64)
     max_touches = np.array([c.max_touches for c in client.campaigns])[campaign]
-    planned = np.maximum(3, max_touches - rng.choice(3, n, p=[0.6, 0.25, 0.15]))
+    planned = np.maximum(3, max_touches - rng.choice(3, n, p=PLANNED_SHORTENING_P))
     gaps = np.stack([c.gaps for c in client.campaigns])[campaign] + rng.integers(-1, 3, (n, MAX_TOUCHES - 1))
     weekend_skip = rng.random((n, MAX_TOUCHES)) < WEEKEND_SKIP
     business = rng.random((n, MAX_TOUCHES)) < BUSINESS_SHARE
