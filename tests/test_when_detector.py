@@ -17,7 +17,9 @@ from detectors.when import (
     avg_touches_to_convert,
     converting_touch_distribution,
     detect_when,
+    expected_bookings,
     sequence_gaps,
+    slot_rankings,
 )
 
 AS_OF = datetime(2025, 6, 30, tzinfo=timezone.utc)
@@ -38,8 +40,8 @@ HAZARD = pd.DataFrame({
 SLOTS = pd.DataFrame(
     [(dimension, slot, stratum, touches, bookings)
      for dimension, slots in (("day", (0, 1)), ("hour", (9, 10)))
-     for slot, stratum, touches, bookings in ((slots[0], 1, 90, 9), (slots[0], 2, 10, 0),
-                                              (slots[1], 1, 10, 1), (slots[1], 2, 90, 4))],
+     for slot, stratum, touches, bookings in ((slots[0], 1, 180, 18), (slots[0], 2, 20, 0),
+                                              (slots[1], 1, 20, 2), (slots[1], 2, 180, 8))],
     columns=["dimension", "slot", "touch_stratum", "touches", "bookings"],
 )
 GAPS = pd.DataFrame({
@@ -101,18 +103,32 @@ def test_days_and_hours_rank_by_the_position_adjusted_rate_with_the_raw_rate_bes
     assert [(e["day"], e["day_of_week"], e["rank"]) for e in days] == [("tuesday", 1, 1), ("monday", 0, 2)]
     tuesday, monday = days
     assert (monday["rate"], tuesday["rate"]) == (0.09, 0.05)                 # raw: Monday looks better
-    # Mantel–Haenszel by hand. Tuesday vs Monday: stratum 1 a·n0/N = 1·90/100, c·n1/N = 9·10/100;
-    # stratum 2: 4·10/100 and 0 -> (0.9 + 0.4) / 0.9.
-    assert tuesday["adjusted_lift"] == round(1.3 / 0.9, 6) == 1.444444
-    assert monday["adjusted_lift"] == round(0.9 / 1.3, 6)
-    # Standardised rate m·O/E: m = 14/200, stratum rates 0.10 and 0.04; Tuesday E = 10·0.1 + 90·0.04 = 4.6.
-    assert tuesday["adjusted_rate"] == round(0.07 * 5 / 4.6, 6) == 0.076087
-    assert monday["adjusted_rate"] == round(0.07 * 9 / 9.4, 6)
+    # Mantel–Haenszel by hand. Tuesday vs Monday: stratum 1 a·n0/N = 2·180/200, c·n1/N = 18·20/200;
+    # stratum 2: 8·20/200 and 0 -> (1.8 + 0.8) / 1.8.
+    assert tuesday["adjusted_lift"] == round(2.6 / 1.8, 6) == 1.444444
+    assert monday["adjusted_lift"] == round(1.8 / 2.6, 6)
+    # Standardised rate m·O/E: m = 28/400, stratum rates 0.10 and 0.04; Tuesday E = 20·0.1 + 180·0.04 = 9.2.
+    assert (tuesday["expected_bookings"], monday["expected_bookings"]) == (9.2, 18.8)
+    assert tuesday["adjusted_rate"] == round(0.07 * 10 / 9.2, 6) == 0.076087
+    assert monday["adjusted_rate"] == round(0.07 * 18 / 18.8, 6)
     assert [(e["hour"], e["rank"]) for e in patterns["best_hours"]] == [(10, 1), (9, 2)]
     # Days and hours share one BH family: four tests with the same CMH p -> q = p for all four.
     q_values = {e["q_value"] for e in days + patterns["best_hours"]}
     assert q_values == {days[0]["p_value"]} and all(e["label"] is None for e in days)
     assert patterns["label_family"] == ["day", "hour"]
+
+
+def test_slots_expecting_fewer_than_five_bookings_are_ranked_but_not_tested() -> None:
+    """Hour 20: 40 touches, 6 bookings against an expected 40·0.025 = 1 — ranked first by its shrunk
+    adjusted rate but not tested (p = q = NaN, no label): the CMH χ² is unreliable at E < 5. Hour 9
+    expects 1000·0.025 = 25 and is tested (stratum rate 26 / 1040)."""
+    rows = pd.DataFrame([("day", 0, 1, 1040, 26), ("hour", 9, 1, 1000, 20), ("hour", 20, 1, 40, 6)],
+                        columns=["dimension", "slot", "touch_stratum", "touches", "bookings"])
+    assert expected_bookings(rows[rows["dimension"] == "hour"]).round(6).to_dict() == {9: 25.0, 20: 1.0}
+    hours = {int(e["hour"]): e for e in slot_rankings(rows)["hour"].to_dict("records")}
+    assert hours[20]["rank"] == 1 and hours[20]["expected_bookings"] == 1.0
+    assert pd.isna(hours[20]["p_value"]) and pd.isna(hours[20]["q_value"]) and hours[20]["label"] is None
+    assert hours[9]["expected_bookings"] == 25.0 and not pd.isna(hours[9]["p_value"])
 
 
 def test_distribution_and_average_touches_to_convert() -> None:
@@ -161,6 +177,6 @@ def test_gate_needs_five_conversions() -> None:
 
 def test_summary_lines_for_people(patterns: dict) -> None:
     lines = when_summary_lines(patterns)
-    assert lines[1] == "days        tuesday 7.61% adj (5.00% raw, n=100) · monday 6.70% adj (9.00% raw, n=100)"
+    assert lines[1] == "days        tuesday 7.61% adj (5.00% raw, n=200) · monday 6.70% adj (9.00% raw, n=200)"
     assert lines[3] == "hazard      1:3.0% 2:2.0% 3:5.0% 4:2.0% 5:1.3%; peak at touch 3"
     assert lines[5] == "gaps        1→2 1d, 2→3 3.3d, 3→4 4d, 4→5 14d, 5→6 7d (defaulted: touch_3_to_4, touch_5_to_6)"

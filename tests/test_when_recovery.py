@@ -5,7 +5,7 @@ One database per module, one `dbt build` (every model and test) at a fixed ``as_
 
 * effects world — seed 501, 4 clients, 40,000 leads (≈ 1,000–1,300 conversions over 38,000–74,000
   touches per client);
-* null worlds — seeds 601, 602, 603, 8 clients each, 6,000 leads per seed (24 null clients): every
+* null worlds — seeds 601, 602, 603, 8 clients each, 4,000 leads per seed (24 null clients): every
   effect 0, one constant baseline hazard (2.1%).
 
 The synthetic world plants log-odds effects of the local send day and hour on the *per-touch* booking
@@ -41,7 +41,7 @@ SCHEMA = "dbt_when_recovery_test"
 AS_OF = datetime(2025, 6, 30, tzinfo=timezone.utc)
 DBT_VARS = json.dumps({"as_of": AS_OF.isoformat(), "stale_after_days": 30})
 EFFECT_SEED, EFFECT_CLIENTS, EFFECT_LEADS = 501, 4, 40_000
-NULL_SEEDS, NULL_CLIENTS_PER_SEED, NULL_LEADS_PER_SEED = (601, 602, 603), 8, 6_000
+NULL_SEEDS, NULL_CLIENTS_PER_SEED, NULL_LEADS_PER_SEED = (601, 602, 603), 8, 4_000
 WELL_REACHED = 500           # leads reaching a touch for the hazard-shape check
 PLANTED_PEAK_TOUCH = int(np.argmax(BASELINE_PROBABILITY)) + 1
 
@@ -154,6 +154,7 @@ def test_null_world_labels_no_day_or_hour_in_90_percent_of_clients(worlds: dict[
     have no labelled day or hour (measured: see the assertion message)."""
     null = worlds["null"]
     labelled = [c for c in null if any(e["label"] for e in c.patterns["best_days"] + c.patterns["best_hours"])]
+    print(f"\nnull clients with a labelled day or hour: {len(labelled)} of {len(null)}")
     assert len(labelled) <= 0.10 * len(null), f"{len(labelled)} of {len(null)} null clients have a labelled slot"
 
 
@@ -162,4 +163,5 @@ def test_null_world_hazard_intervals_cover_the_constant_hazard(worlds: dict[str,
     cover it at about the nominal rate (≥ 85% of all touch entries; measured in the message)."""
     covered = [e["ci_low"] <= NULL_PROBABILITY <= e["ci_high"]
                for c in worlds["null"] for e in c.patterns["touch_hazard"]]
+    print(f"\nnull touch hazard intervals covering {NULL_PROBABILITY}: {sum(covered)} of {len(covered)}")
     assert np.mean(covered) >= 0.85, f"{sum(covered)} of {len(covered)}"

@@ -46,6 +46,10 @@ def _slots(entries: list[dict], key: str, limit: int = 3) -> str:
     ) or "-"
 
 
+def _days(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def when_summary_lines(patterns: dict[str, Any]) -> list[str]:
     peak = patterns["peak_converting_touch"]
     timing = patterns["conversion_timing"]
@@ -57,9 +61,9 @@ def when_summary_lines(patterns: dict[str, Any]) -> list[str]:
         f"days        {_slots(patterns['best_days'], 'day')}",
         f"hours       {_slots(patterns['best_hours'], 'hour')}",
         f"hazard      {hazards}" + (f"; peak at touch {peak['touch_number']}" if peak else ""),
-        f"to convert  {patterns['avg_touches_to_convert']:.1f} touches on average; "
-        f"median {timing['median_days_to_convert']:.1f} days from first touch (p80 {timing['percentile_80']:.1f}, "
-        f"p95 {timing['percentile_95']:.1f})",
+        f"to convert  {_days(patterns['avg_touches_to_convert'])} touches on average; "
+        f"median {_days(timing['median_days_to_convert'])} days from first touch (p80 {_days(timing['percentile_80'])}, "
+        f"p95 {_days(timing['percentile_95'])})",
         f"gaps        {gaps}" + (f" (defaulted: {', '.join(patterns['defaulted_gaps'])})" if patterns["defaulted_gaps"] else ""),
     ]
     return lines
