@@ -107,7 +107,8 @@ def test_build_passes_with_when_invariants(built: dict) -> None:
     out = built["build"].stdout
     assert "Completed successfully" in out and " ERROR=0 " in out and " SKIP=0 " in out
     for name in ("assert_when_hazard_matches_client_summary", "assert_when_slot_stats_sum_to_client_summary",
-                 "assert_when_gaps_match_converted_sequences"):
+                 "assert_when_gaps_match_converted_sequences", "ut_when_touch_hazard_risk_sets",
+                 "ut_when_slot_stats_partition_touches"):
         assert any(name in line and "PASS" in line for line in out.splitlines()), name
 
 

@@ -138,24 +138,34 @@ def test_planted_hazard_shape_by_touch_number(worlds: dict[str, list[Client]]) -
 
 
 def test_gaps_follow_the_campaigns_planned_gaps(worlds: dict[str, list[Client]]) -> None:
-    """Each synthetic gap is the campaign's base gap plus a uniform integer in −1…+2 days (mean +0.5) and
-    the send-time jitter. In these single-campaign clients the median gap of converted sequences is within
-    1 day of base + 0.5 (measured within 0.7), and no gap is defaulted."""
+    """Each synthetic gap is the campaign's base gap plus a uniform integer in −1…+2 days and the send-time
+    jitter (local send hours vary by up to ~0.5 day). The median of base + U lies in [base, base + 1], so
+    in these single-campaign clients the median gap of converted sequences is within 1.5 days of
+    base + 0.5 (measured within 0.7), and no gap is defaulted."""
     for c in worlds["effects"]:
         (campaign,) = c.truth["campaigns"]
         gaps = c.patterns["optimal_sequence_gaps"]
         assert c.patterns["defaulted_gaps"] == []
         for k, base in enumerate(campaign["base_gap_days"][:5], start=1):
-            assert abs(gaps[f"touch_{k}_to_{k + 1}"] - (base + 0.5)) <= 1.0, (c.truth["name"], k, base, gaps)
+            assert abs(gaps[f"touch_{k}_to_{k + 1}"] - (base + 0.5)) <= 1.5, (c.truth["name"], k, base, gaps)
 
 
-def test_null_world_labels_no_day_or_hour_in_90_percent_of_clients(worlds: dict[str, list[Client]]) -> None:
-    """Nothing planted: with days and hours as one BH family per client, at least 90% of null clients
-    have no labelled day or hour (measured: see the assertion message)."""
+def test_null_world_labels_no_best_day_or_hour_in_90_percent_of_clients(worlds: dict[str, list[Client]]) -> None:
+    """Nothing planted: at least 90% of null clients have no day or hour labelled best ("winning",
+    q < 0.10), and the share with any label (winning or losing) is consistent with BH's 10% (one-sided
+    binomial p ≥ 0.01). Measured here: 2 of 24 with a best slot (Monday q = 0.018; hour 9 q = 0.0006),
+    no other label. Days and hours form one BH family per client; slots expecting < 5 bookings are not
+    tested (detectors/when.py). In simulation (binomial null slot counts through ``slot_rankings``, 400
+    clients each) a best slot: 5.8% of clients at 2,500 touches, 6.8% at 10,000 (any label 5.8% / 7.8%),
+    so the 90% holds in expectation with a modest margin; 24 clients can show 3 by chance (P ≈ 0.2)."""
     null = worlds["null"]
-    labelled = [c for c in null if any(e["label"] for e in c.patterns["best_days"] + c.patterns["best_hours"])]
-    print(f"\nnull clients with a labelled day or hour: {len(labelled)} of {len(null)}")
-    assert len(labelled) <= 0.10 * len(null), f"{len(labelled)} of {len(null)} null clients have a labelled slot"
+    slots = {c.truth["client_id"]: c.patterns["best_days"] + c.patterns["best_hours"] for c in null}
+    assert len(slots) == len(null)
+    best = [name for name, entries in slots.items() if any(e["label"] == "winning" for e in entries)]
+    labelled = [name for name, entries in slots.items() if any(e["label"] for e in entries)]
+    print(f"\nnull clients with a day or hour labelled best: {len(best)} of {len(null)}; any label: {len(labelled)}")
+    assert len(best) <= 0.10 * len(null), f"{len(best)} of {len(null)} null clients have a best slot: {best}"
+    assert stats.binomtest(len(labelled), len(null), 0.10, alternative="greater").pvalue >= 0.01, labelled
 
 
 def test_null_world_hazard_intervals_cover_the_constant_hazard(worlds: dict[str, list[Client]]) -> None:
