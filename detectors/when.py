@@ -24,12 +24,14 @@ Units and formulas
     slots, CMH p-value, and the indirectly standardised rate ``m·O/E`` (shrunk for ranking)
     (``detectors.stats.rank_categories_adjusted``). Entries are ranked by the shrunk adjusted rate.
     Days and hours are ONE Benjamini–Hochberg family (up to 31 tests) per client, so a client where
-    send time does not matter shows no labelled slot in about 90% of cases; ``winning``/``losing`` need
+    send time does not matter shows no labelled slot in ≥ 90% of cases (simulated binomial nulls: 92–94%
+    at 2,500–10,000 touches); ``winning``/``losing`` need
     q < 0.10. A slot enters that family only when its touches expect at least ``MIN_EXPECTED_CELL`` (5)
     bookings, ``E = Σ_k n_k·p_k`` with ``p_k`` the client's booking rate in touch stratum k
     (``expected_bookings`` in the entry): the CMH χ² has no exact fallback, and with 1–2 expected
-    bookings (a rarely used off-hour) it labels chance clusters (simulated: 8% of null clients with
-    2,500 touches got a label, nearly all off-hours with 40–60 touches and 4–6 bookings) — the same
+    bookings (a rarely used off-hour) it labels chance clusters (simulated, 2,500 touches: 8.3% of
+    null clients got a label without this rule, nearly all off-hours with 40–60 touches and 4–6
+    bookings; 5.8% with it) — the same
     expected-count rule under which the crude test switches to Fisher's (``detectors.stats``). Such a
     slot is still ranked and reported, with p = q = NaN and no label.
 
@@ -45,6 +47,11 @@ Units and formulas
     ``conversion_timing`` — days from the FIRST touch to the booking over converted leads: mean,
     median (= ``percentile_50``), ``percentile_80``, ``percentile_95`` (linear interpolation, computed
     in SQL).
+
+    ``time_basis`` = ``"lead_local"``: day (0 = Monday) and hour in the lead's timezone, else the
+    client's, else UTC (int_touches, AT TIME ZONE, DST-correct); ``timezone_fallbacks`` counts the
+    touched leads per source and those whose own timezone was missing or invalid (invalid names are
+    also in fct_data_quality_exclusions as invalid_lead_timezone / invalid_client_timezone).
 
     Gate: ≥ 5 conversions. ``sample_size`` = touched leads (including in-flight ones, which count in
     the hazards); ``confidence = c / (c + 8)`` over the conversions (``detectors.stats.confidence``).
