@@ -1,7 +1,7 @@
 """WHEN detector against planted truth (docs/synthetic_world.md, convintel/synth/model.py): the planted best
 local day and hour, the baseline per-touch hazard shape, the campaigns' gaps, and silence in null worlds.
 
-One database per module, one `dbt build` (every model and test) at a fixed ``as_of``:
+One database per module, one `dbt build` of the WHEN marts, their upstream models and tests at a fixed ``as_of``:
 
 * effects world — seed 501, 4 clients, 40,000 leads (≈ 1,000–1,300 conversions over 38,000–74,000
   touches per client);
@@ -34,6 +34,7 @@ from dagster_pipelines.marts.when import load_when_inputs
 from detectors.result import DetectorResult
 from detectors.when import DAY_NAMES, WhenInputs, detect_when
 from support import dbt_or_fail
+from test_when_marts import WHEN_SELECTION
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +72,7 @@ def worlds(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict
         generate(url, clients=clients, leads=leads, seed=seed, null_world=null_world, truth_path=path, as_of=AS_OF)
         for entry in json.loads(path.read_text())["clients"]:
             truth[entry["client_id"]] = (world, entry)
-    dbt_or_fail(["build", "--vars", DBT_VARS], url, tmp / "target", schema=SCHEMA)
+    dbt_or_fail(["build", "--vars", DBT_VARS, *WHEN_SELECTION], url, tmp / "target", schema=SCHEMA)
     by_world: dict[str, list[Client]] = {"effects": [], "null": []}
     with psycopg.connect(url) as conn:
         for item in load_when_inputs(conn, SCHEMA):
