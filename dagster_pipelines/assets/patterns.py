@@ -12,14 +12,15 @@ from convintel import settings
 
 from dagster_pipelines.assets.detector_factory import DetectorSpec, run_timestamp
 from dagster_pipelines.assets.how import HOW, how_patterns
+from dagster_pipelines.assets.when import WHEN, when_patterns
 from dagster_pipelines.assets.who import WHO, who_patterns
 from dagster_pipelines.marts.quality import exclusions_markdown, load_exclusion_counts
 from dagster_pipelines.pattern_store import store_client_results
 from dagster_pipelines.resources import DatabaseResource, LearningScope
 from detectors.result import DetectorResult
 
-DETECTORS: tuple[DetectorSpec, ...] = (WHO, HOW)
-DETECTOR_ASSETS = [who_patterns, how_patterns]
+DETECTORS: tuple[DetectorSpec, ...] = (WHO, WHEN, HOW)
+DETECTOR_ASSETS = [who_patterns, when_patterns, how_patterns]
 
 
 @asset(group_name="patterns", ins={spec.asset_name: AssetIn() for spec in DETECTORS},

@@ -1,0 +1,72 @@
+"""WHEN inputs: per-client summary, hazard by touch number, local day/hour × touch stratum counts, gaps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from uuid import UUID
+
+import numpy as np
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+from dagster_pipelines.marts import client_filter, empty_like, mart, read_frame, split_by_client, to_numeric
+from detectors.when import WhenInputs
+
+WHEN_MARTS = ("fct_when_client_summary", "fct_when_touch_hazard", "fct_when_slot_stats", "fct_when_sequence_gaps")
+TIMING_COLUMNS = ("avg_days_to_convert", "median_days_to_convert", "p80_days_to_convert", "p95_days_to_convert")
+TIMEZONE_COLUMNS = ("leads_timezone_lead", "leads_timezone_client", "leads_timezone_default",
+                    "leads_missing_timezone", "leads_invalid_timezone", "client_timezone", "has_valid_client_timezone")
+
+
+def load_when_inputs(conn: psycopg.Connection, schema: str, client_ids: Sequence[UUID] | None = None) -> Iterator[WhenInputs]:
+    """One ``WhenInputs`` per client with a touched lead, in client id order."""
+    where, params = client_filter(client_ids)
+    summary = read_frame(conn, sql.SQL(
+        "select client_id, time_basis, touched_leads, touches, conversions, in_flight, {}, {} from {} "
+        "where touched_leads > 0 and {} order by client_id"
+    ).format(sql.SQL(", ").join(map(sql.Identifier, TIMING_COLUMNS)),
+             sql.SQL(", ").join(map(sql.Identifier, TIMEZONE_COLUMNS)),
+             mart(schema, "fct_when_client_summary"), where), params)
+    hazard = read_frame(conn, sql.SQL(
+        "select client_id, touch_number, leads_reached, bookings, censored_after, failed_after, stale_after "
+        "from {} where {} order by client_id, touch_number"
+    ).format(mart(schema, "fct_when_touch_hazard"), where), params)
+    slots = read_frame(conn, sql.SQL(
+        "select client_id, dimension, slot, touch_stratum, touches, bookings from {} where {} "
+        "order by client_id, dimension, slot, touch_stratum"
+    ).format(mart(schema, "fct_when_slot_stats"), where), params)
+    gaps = read_frame(conn, sql.SQL(
+        "select client_id, gap_number, sequences, mean_days, median_days, p25_days, p75_days from {} where {} "
+        "order by client_id, gap_number"
+    ).format(mart(schema, "fct_when_sequence_gaps"), where), params)
+    to_numeric(hazard, ["touch_number", "leads_reached", "bookings", "censored_after", "failed_after", "stale_after"])
+    to_numeric(slots, ["slot", "touch_stratum", "touches", "bookings"])
+    to_numeric(gaps, ["gap_number", "sequences", "mean_days", "median_days", "p25_days", "p75_days"])
+    hazard_by, slots_by, gaps_by = split_by_client(hazard), split_by_client(slots), split_by_client(gaps)
+    for row in summary.to_dict("records"):
+        client_id = row["client_id"]
+        yield WhenInputs(
+            client_id=client_id,
+            touched_leads=int(row["touched_leads"]),
+            touches=int(row["touches"]),
+            conversions=int(row["conversions"]),
+            in_flight=int(row["in_flight"]),
+            hazard=hazard_by.get(client_id, empty_like(hazard)),
+            slot_stats=slots_by.get(client_id, empty_like(slots)),
+            gaps=gaps_by.get(client_id, empty_like(gaps)),
+            timing={c: None if pd.isna(row[c]) else float(row[c]) for c in TIMING_COLUMNS},
+            timezones={c: _plain(row[c]) for c in TIMEZONE_COLUMNS},
+            time_basis=str(row["time_basis"]),
+        )
+
+
+def _plain(value: object) -> object:
+    """A summary cell as plain Python: None for missing, else bool, int or str."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, str):
+        return value
+    return int(value)  # type: ignore[call-overload]
