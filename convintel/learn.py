@@ -20,15 +20,18 @@ def run_learning(url: str, client_ids: Sequence[UUID] = (), *, log_path: Path | 
     from dagster import DagsterInstance, materialize
 
     from convintel.dbt import prepare_manifest
+
+    log_path = log_path or settings.STATE_DIR / "logs" / "learning.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w") as log, contextlib.redirect_stdout(log):
+        prepare_manifest(url)  # before importing the dbt assets: they read the manifest at import time
+
     from dagster_pipelines.assets.dbt import dbt_models
     from dagster_pipelines.assets.patterns import DETECTOR_ASSETS, conversion_patterns
     from dagster_pipelines.resources import build_resources
 
     run_config = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}  # the full log is in the UI
-    log_path = log_path or settings.STATE_DIR / "logs" / "learning.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w") as log, contextlib.redirect_stdout(log):
-        prepare_manifest(url)
+    with log_path.open("a") as log, contextlib.redirect_stdout(log):
         return materialize(
             [dbt_models, *DETECTOR_ASSETS, conversion_patterns],
             resources=build_resources(url, dbt_schema, client_ids=[str(c) for c in client_ids]),
