@@ -48,9 +48,25 @@ def run_demo(console: Console, url: str, *, clients: int, leads: int, seed: int)
 
     _summarise(console, url)
     print_summary(console, url)
+
+    from convintel.health import print_findings, recorded_run, run_health_job
+    from dagster_pipelines.health import DEFAULT_DOCS_DIR
+
+    health_log = settings.STATE_DIR / "logs" / "demo-health.log"
+    with console.status("4. pattern health: rules and Great Expectations over the stored patterns..."):
+        health = run_health_job(url, log_path=health_log, docs_dir=DEFAULT_DOCS_DIR)
+    run, findings = recorded_run(url, health.run_id) if health.success else (None, [])
+    if run is None:
+        console.print(f"[red]4. pattern health run {health.run_id} failed[/red] (log: {health_log})")
+        raise SystemExit(1)
+    console.print(f"\n[bold]4. pattern health[/bold] Dagster run {health.run_id}")
+    print_findings(console, run, findings, limit=20)
+
     console.print(f"\ndone in {time.monotonic() - started:.0f} s. Where to look next:")
-    console.print("  make ui     Dagster UI (assets, lineage, this run) on http://127.0.0.1:3000")
+    console.print("  make ui     Dagster UI on http://127.0.0.1:3000: assets and lineage, these two runs, asset checks,")
+    console.print("              the schedules (learning Sun 02:00 UTC, health daily 06:00 UTC)")
     console.print("  make docs   dbt docs with lineage (dbt_project/target/index.html)")
+    console.print(f"  data docs   Great Expectations results: {DEFAULT_DOCS_DIR / 'index.html'}")
     console.print(f"  psql {url}   then e.g. select * from {settings.dbt_schema()}.fct_data_quality_exclusions")
 
 
