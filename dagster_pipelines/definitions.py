@@ -2,6 +2,7 @@
 
 from dagster import Definitions, JobDefinition, ScheduleDefinition, define_asset_job
 
+from dagster_pipelines.assets.backfill import content_snapshot_backfill
 from dagster_pipelines.assets.dbt import dbt_models
 from dagster_pipelines.assets.health import pattern_health
 from dagster_pipelines.assets.patterns import DETECTOR_ASSETS, conversion_patterns
@@ -12,6 +13,11 @@ LEARNING_ASSETS = [dbt_models, *DETECTOR_ASSETS, conversion_patterns]
 dbt_build_job = define_asset_job("dbt_build", selection=[dbt_models], description="Seeds, models and tests of the dbt project.")
 learning_job = define_asset_job(
     "learning", selection=LEARNING_ASSETS, description="dbt build, then every detector, then the pattern store.",
+)
+backfill_job = define_asset_job(
+    "backfill", selection=[content_snapshot_backfill, *LEARNING_ASSETS],
+    description="One client (resources.learning_scope.config.client_ids = [id]): rebuild its missing content "
+                "snapshots from activity fields, then dbt build, the detectors and the store for that client.",
 )
 pattern_health_job = define_asset_job(
     "health", selection=[pattern_health],
@@ -28,8 +34,8 @@ daily_health_schedule = ScheduleDefinition(
 )
 
 defs = Definitions(
-    assets=[*LEARNING_ASSETS, pattern_health],
-    jobs=[dbt_build_job, learning_job, pattern_health_job],
+    assets=[*LEARNING_ASSETS, content_snapshot_backfill, pattern_health],
+    jobs=[dbt_build_job, learning_job, backfill_job, pattern_health_job],
     schedules=[weekly_learning_schedule, daily_health_schedule],
     resources=build_resources(),
 )

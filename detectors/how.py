@@ -88,7 +88,7 @@ import numpy as np
 import pandas as pd
 
 from detectors.markov import PATH_SEPARATOR, markov_attribution
-from detectors.result import DetectorResult
+from detectors.result import DetectorResult, minimum_data_reason
 from detectors.stats import (
     DEFAULT_MIN_SAMPLE,
     DEFAULT_Q_THRESHOLD,
@@ -130,12 +130,8 @@ class HowInputs:
 
 def gate_reason(leads_with_outcome: int, conversions: int) -> str | None:
     """Why the HOW gate fails (SPEC §7: ≥ 5 conversions and ≥ 20 leads with an outcome), or None."""
-    missing = []
-    if conversions < MIN_CONVERSIONS:
-        missing.append(f"{conversions} conversions (needs {MIN_CONVERSIONS})")
-    if leads_with_outcome < MIN_OUTCOMES:
-        missing.append(f"{leads_with_outcome} leads with an outcome (needs {MIN_OUTCOMES})")
-    return "not enough data: " + " and ".join(missing) if missing else None
+    return minimum_data_reason((conversions, MIN_CONVERSIONS, "conversions"),
+                               (leads_with_outcome, MIN_OUTCOMES, "leads with an outcome"))
 
 
 def detect_how(

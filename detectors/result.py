@@ -33,3 +33,13 @@ class DetectorResult:
             raise ValueError(f"sample_size must be >= 0, got {self.sample_size}")
         if self.patterns is None and not self.gate_reason:
             raise ValueError("a result without patterns must say why (gate_reason)")
+
+
+def minimum_data_reason(*requirements: tuple[int, int, str]) -> str | None:
+    """Why a detector's minimum-data gate fails, or None when it passes (SPEC §6 "Minimum data").
+
+    Each requirement is ``(have, need, what)``, e.g. ``(conversions, 10, "conversions")``; the reason
+    names every unmet one: "not enough data: 6 conversions (needs 10) and 25 leads with an outcome (needs 30)".
+    """
+    missing = [f"{have} {what} (needs {need})" for have, need, what in requirements if have < need]
+    return "not enough data: " + " and ".join(missing) if missing else None

@@ -67,7 +67,7 @@ from uuid import UUID
 import numpy as np
 import pandas as pd
 
-from detectors.result import DetectorResult
+from detectors.result import DetectorResult, minimum_data_reason
 from detectors.stats import (
     DEFAULT_MIN_SAMPLE,
     DEFAULT_Q_THRESHOLD,
@@ -117,9 +117,7 @@ class WhenInputs:
 
 def gate_reason(conversions: int) -> str | None:
     """Why the WHEN gate fails (SPEC §7: ≥ 5 conversions), or None."""
-    if conversions < MIN_CONVERSIONS:
-        return f"not enough data: {conversions} conversions (needs {MIN_CONVERSIONS})"
-    return None
+    return minimum_data_reason((conversions, MIN_CONVERSIONS, "conversions"))
 
 
 def detect_when(

@@ -23,7 +23,7 @@ from uuid import UUID
 import numpy as np
 import pandas as pd
 
-from detectors.result import DetectorResult
+from detectors.result import DetectorResult, minimum_data_reason
 from detectors.stats import (
     DEFAULT_MIN_SAMPLE,
     DEFAULT_Q_THRESHOLD,
@@ -69,12 +69,8 @@ class WhoInputs:
 
 def gate_reason(leads_with_outcome: int, conversions: int) -> str | None:
     """Why the WHO gate fails (SPEC §7: ≥ 10 converted and ≥ 30 leads with an outcome), or None."""
-    missing = []
-    if conversions < MIN_CONVERSIONS:
-        missing.append(f"{conversions} conversions (needs {MIN_CONVERSIONS})")
-    if leads_with_outcome < MIN_OUTCOMES:
-        missing.append(f"{leads_with_outcome} leads with an outcome (needs {MIN_OUTCOMES})")
-    return "not enough data: " + " and ".join(missing) if missing else None
+    return minimum_data_reason((conversions, MIN_CONVERSIONS, "conversions"),
+                               (leads_with_outcome, MIN_OUTCOMES, "leads with an outcome"))
 
 
 def detect_who(
