@@ -9,13 +9,14 @@ import psycopg
 from dagster import AssetExecutionContext, AssetIn, MetadataValue, asset
 
 from dagster_pipelines.assets.detector_factory import DetectorSpec, run_timestamp
+from dagster_pipelines.assets.what import WHAT, what_patterns
 from dagster_pipelines.assets.who import WHO, who_patterns
 from dagster_pipelines.pattern_store import store_client_results
 from dagster_pipelines.resources import DatabaseResource
 from detectors.result import DetectorResult
 
-DETECTORS: tuple[DetectorSpec, ...] = (WHO,)
-DETECTOR_ASSETS = [who_patterns]
+DETECTORS: tuple[DetectorSpec, ...] = (WHO, WHAT)
+DETECTOR_ASSETS = [who_patterns, what_patterns]
 
 
 @asset(group_name="patterns", ins={spec.asset_name: AssetIn() for spec in DETECTORS},
