@@ -254,6 +254,11 @@ def test_every_world_reaches_the_detector(built: dict) -> None:
 
 
 def test_planted_effective_content_ranks_above_neutral_and_ineffective(built: dict) -> None:
+    """Pain points, CTAs, angles and subject templates, per effects client: every planted winner
+    (>= +0.30 log-odds) has a higher shrunk adjusted rate than every planted loser (<= -0.30), winners
+    beat the neutral categories on average, and no label points the wrong way. Measured: all hold in
+    both clients; 4 of 5 planted winning pain points and 12 of 16 winning CTAs/angles/templates labelled
+    (a neutral CTA, planted -0.07, is labelled winning in one client: a false discovery BH allows)."""
     for entry, patterns in _clients(built, "effects"):
         planted_all = entry["planted"]["log_odds"]
         for field in FIELDS:
@@ -263,7 +268,6 @@ def test_planted_effective_content_ranks_above_neutral_and_ineffective(built: di
             winners = [c for c in score if planted[c] >= EFFECTIVE]
             neutral = [c for c in score if abs(planted[c]) <= NEUTRAL]
             losers = [c for c in score if planted[c] <= -EFFECTIVE]
-            print(field, entry["name"], {c: (round(planted[c], 2), round(score[c], 4), ranked[c]["label"]) for c in score})
             assert winners and losers
             assert min(score[c] for c in winners) > max(score[c] for c in losers), field
             assert np.mean([score[c] for c in winners]) > np.mean([score[c] for c in neutral]), field
@@ -280,7 +284,6 @@ def test_position_confounded_template_is_not_labelled_winning(built: dict) -> No
     for entry, patterns in _clients(built, "effects"):
         assert entry["planted"]["log_odds"]["subject_template"][PEAK_TEMPLATE] == 0
         e = _entries(patterns, "subject_template")[PEAK_TEMPLATE]
-        print(e)
         assert e["is_ranked"] and e["sample"] >= 500, e
         assert e["label"] is None, e
         assert e["adjusted_lift_ci_low"] <= 1 <= e["adjusted_lift_ci_high"], e
@@ -296,13 +299,22 @@ def test_null_world_labels_nothing_in_90_percent_of_clients(built: dict) -> None
         any_label |= any(e.get("label") for e in patterns["personalization_lift"].values())
         any_label |= any(b["label"] for v in patterns["optimal_length"].values() if v for b in v["bins"])
         labelled.append(any_label)
-    print(sum(labelled), len(labelled))
+    # measured: 0 of 16 (one BH family per client; the CMH test is continuity-corrected, so conservative)
     assert np.mean(labelled) <= 0.10, f"{sum(labelled)} of {len(null)} null clients have a label"
 
 
 def test_optimal_length_and_personalization_recovery(built: dict) -> None:
+    """Optimal length = the planted best bin for email in every effects client, and in at least 4 of the
+    6 client-channels (measured: email 2/2, LinkedIn 1/2, SMS 1/2; the LinkedIn/SMS misses pick a
+    neighbouring bin). The flag planted strongest has the highest position-adjusted lift in every
+    effects client (measured 2/2: first_name, lifts 1.84 and 1.78)."""
+    hits = 0
     for entry, patterns in _clients(built, "effects"):
         best = entry["planted"]["best"]
-        print(entry["name"], best["length"], {ch: (v or {}).get("bin") for ch, v in patterns["optimal_length"].items()},
-              best["personalization"], {f: e["lift"] for f, e in patterns["personalization_lift"].items()})
+        chosen = {ch: (v or {}).get("bin") for ch, v in patterns["optimal_length"].items()}
+        assert chosen["email"] == best["length"]["email"]["bin"], (chosen, best["length"])
+        hits += sum(chosen[ch] == best["length"][ch]["bin"] for ch in chosen)
+        lifts = {flag: e["lift"] for flag, e in patterns["personalization_lift"].items()}
+        assert max(lifts, key=lifts.get) == best["personalization"], lifts
         assert patterns["label_family"] == list(LABEL_FAMILY)
+    assert hits >= 4, hits
