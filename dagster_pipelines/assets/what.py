@@ -18,13 +18,16 @@ def run_what(conn: psycopg.Connection, schema: str, client_ids: Sequence[UUID], 
 
 
 def what_findings(results: list[DetectorResult], limit: int = 20) -> str:
-    lines = ["| client | top subject | top pain point | top CTA type | email length |", "|---|---|---|---|---|"]
+    lines = ["| client | top subject | top pain point | top CTA type | email length | left out (open / no content) |",
+             "|---|---|---|---|---|---|"]
     for result in results[:limit]:
         p = result.patterns
         email = p["optimal_length"]["email"] or {}
+        left_out = p.get("exclusions", {})
         lines.append(
             f"| {result.client_id} | {top_ranked(p['subject_patterns']['rankings'])} | "
-            f"{top_ranked(p['pain_points']['rankings'])} | {top_ranked(p['ctas']['by_type'])} | {email.get('bin', '-')} |"
+            f"{top_ranked(p['pain_points']['rankings'])} | {top_ranked(p['ctas']['by_type'])} | {email.get('bin', '-')} | "
+            f"{left_out.get('censored_touches', 0)} / {left_out.get('touches_without_content', 0)} |"
         )
     return "\n".join(lines)
 
