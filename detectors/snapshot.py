@@ -13,8 +13,8 @@ Rules (mirroring the SQL):
       (``\\m…\\M``); pain points and angles are every category with a match, the CTA is the phrase whose
       first whole-word occurrence comes first in the body (at one position the longer phrase);
     * subject templates: every seed pattern (PostgreSQL ARE, case-insensitive) the subject matches;
-    * personalisation: the lead's company, first name and industry (2+ characters, matched like a
-      phrase) in subject or body; recent news / mutual connection from seed ``personalization_cues``.
+    * personalisation: the lead's company, first name and industry (non-word characters trimmed at
+      both ends, 2+ characters, matched like a phrase) in subject or body; recent news / mutual connection from seed ``personalization_cues``.
 """
 
 from __future__ import annotations
@@ -127,9 +127,13 @@ def _bin(vocabulary: ContentVocabulary, length_field: str, value: int) -> str | 
     return next((b.label for b in vocabulary.bins(length_field) if b.holds(value)), None)
 
 
+_EDGE_NON_WORD = re.compile(r"^\W+|\W+$")
+
+
 def _lead_value(lead: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
+    """The first present lead field: lowercased, WS collapsed, non-word characters trimmed at both ends."""
     for key in keys:
-        value = normalise(str(lead[key])).lower() if lead.get(key) is not None else ""
+        value = _EDGE_NON_WORD.sub("", normalise(str(lead[key])).lower()) if lead.get(key) is not None else ""
         if value:
             return value
     return None

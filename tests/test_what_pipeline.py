@@ -57,7 +57,7 @@ def touch_id(n: int) -> str:
 HAND_LEADS = {
     1: ("converted", "2025-05-03T12:00:00Z", "Ana", "Acme Corp", "retail"),
     2: ("in_sequence", None, "A", None, None),
-    3: ("not_interested", None, "Zoë", "Café Ünïcode", "retail"),
+    3: ("not_interested", None, "Zoë", "  Café Ünïcode, Inc.", "retail"),
 }
 TEXT_A_BODY = ("Hi Ana, sometimes manual work and BAD DATA slow Acme  Corp down. Book a call\nwith me here. "
                "Would you be open to a quick chat? Best,\nSam")
@@ -65,7 +65,7 @@ TEXT_B = "Feel free to reach out. ROI-driven teams: roié. Worth a\nshort conver
 TEXT_C = ("Our customers love it. Customer acquisition costs keep rising. We saw the recent  news about your "
           "team and our mutual connections suggested it. Happy to chat whenever. It saves time.")
 TEXT_D_SUBJECT = "Félicitations:  Congrats on the launch!"
-TEXT_D_BODY = ("Bonjour Zoë, the ÉQUIPE at Café\u00a0Ünïcode faces PRICE PRESSURE; competitorsX don't matter. "
+TEXT_D_BODY = ("Bonjour Zoë, the ÉQUIPE at Café\u00a0Ünïcode, Inc. faces PRICE PRESSURE; competitorsX don't matter. "
                "Happy to send over a free audit. Feel free to pass this along.")
 # touch -> (lead, channel, action, created_at, subject column, content_preview column, content_snapshot)
 HAND_TOUCHES: dict[int, tuple[Any, ...]] = {
@@ -219,6 +219,11 @@ def test_builder_word_boundaries_case_and_first_cta() -> None:
     assert (f["cta_phrase"], f["cta_type"]) == ("no pressure either way", "casual")
     f = extract_features("email", None, "Our pipelines and costly budgeting")   # plurals/derivations are other words
     assert f["pain_points"] == []
+    # lead fields: trimmed of edge punctuation, 2+ characters, on word boundaries
+    lead = {"first_name": "Al", "company": "(Acme, Inc.)", "industry": "IT"}
+    f = extract_features("email", None, "Hi Alex, Acme, Inc. grows. Italy.", lead)
+    assert f["personalization"]["company_mention"] and not f["personalization"]["first_name"]
+    assert not f["personalization"]["industry_specific"]
 
 
 def test_left_out_touches_are_counted_and_the_run_completes(built: dict) -> None:

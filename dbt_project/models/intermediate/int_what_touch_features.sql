@@ -23,7 +23,8 @@
       * length: email and LinkedIn bodies in words, SMS in chars, binned by seed content_length_bins;
         the subject's length tag in words.
       * personalization: company_mention / first_name / industry_specific when the lead's company,
-        first name or organization_industry (2+ characters, matched like a phrase) appears in the
+        first name or organization_industry (trimmed of non-word characters at either end, 2+
+        characters, matched like a phrase) appears in the
         subject or body; recent_news / mutual_connection from seed personalization_cues.
     what_status: 'censored' for the last touch of an in-flight lead (its outcome is not known yet:
     SPEC §4 lets censored leads into per-touch hazards only for the touches they have had, resolved by
@@ -97,25 +98,41 @@ texts as (
     from normalised
 ),
 
--- strpos finds the candidates cheaply; the word-boundary pattern confirms them (and finds a later
--- whole-word occurrence when the first one is inside a word, e.g. "time" in "sometimes").
-labelled_matches as materialized (
+-- strpos finds the candidates cheaply; when the first occurrence sits on word boundaries (the seeds'
+-- phrases start and end with a word character, so that is what \m...\M means) it is the match,
+-- otherwise the word-boundary pattern decides (a later whole-word occurrence after "time" inside
+-- "sometimes"). The regex runs for few pairs, and CASE fixes that order for the planner.
+candidates as (
     select
         texts.touch_id,
         vocabulary.field,
         vocabulary.category,
         vocabulary.phrase,
         vocabulary.cta_type,
-        vocabulary.phrase_pattern
+        vocabulary.phrase_pattern,
+        case when vocabulary.field = 'personalization' then texts.search_full else texts.search_body end as search_text,
+        strpos(case when vocabulary.field = 'personalization' then texts.search_full else texts.search_body end,
+               vocabulary.phrase) as first_position
     from texts
-    inner join vocabulary
-        -- CASE fixes the order: the planner would otherwise run the regex first, for every pair.
-        on case
-            when strpos(case when vocabulary.field = 'personalization' then texts.search_full else texts.search_body end,
-                        vocabulary.phrase) = 0 then false
-            else (case when vocabulary.field = 'personalization' then texts.search_full else texts.search_body end)
-                 ~ vocabulary.phrase_pattern
-        end
+    cross join vocabulary
+),
+
+labelled_matches as materialized (
+    select
+        touch_id,
+        field,
+        category,
+        phrase,
+        cta_type,
+        -- the first whole-word occurrence (characters, 1-based)
+        case
+            when (first_position = 1 or substr(search_text, first_position - 1, 1) !~ '[[:alnum:]_]')
+                 and substr(search_text, first_position + char_length(phrase), 1) !~ '[[:alnum:]_]'
+                then first_position
+            else regexp_instr(search_text, phrase_pattern)
+        end as match_position
+    from candidates
+    where first_position > 0
 ),
 
 categories as (
@@ -126,24 +143,20 @@ categories as (
         array_agg(distinct category order by category) filter (where field = 'personalization') as cue_flags
     from labelled_matches
     where field <> 'cta'
+      and match_position > 0
     group by touch_id
 ),
 
 -- The first CTA in text order: the earliest whole-word occurrence; at one position the longer phrase.
 first_ctas as (
-    select distinct on (labelled_matches.touch_id)
-        labelled_matches.touch_id,
-        labelled_matches.phrase as cta_phrase,
-        labelled_matches.cta_type
+    select distinct on (touch_id)
+        touch_id,
+        phrase as cta_phrase,
+        cta_type
     from labelled_matches
-    inner join texts
-        on texts.touch_id = labelled_matches.touch_id
-    where labelled_matches.field = 'cta'
-    order by
-        labelled_matches.touch_id,
-        regexp_instr(texts.search_body, labelled_matches.phrase_pattern),
-        char_length(labelled_matches.phrase) desc,
-        labelled_matches.phrase
+    where field = 'cta'
+      and match_position > 0
+    order by touch_id, match_position, char_length(phrase) desc, phrase
 ),
 
 template_matches as (
@@ -157,14 +170,18 @@ template_matches as (
     group by texts.touch_id
 ),
 
--- A lead field as a phrase: lowercased, whitespace collapsed, trimmed; used when 2+ characters long.
+-- A lead field as a phrase: lowercased, whitespace collapsed, trimmed of spaces and of non-word
+-- characters at either end ("Acme, Inc." -> "acme, inc", which \m...\M can match); 2+ characters.
 lead_values as (
     select
         touch_id,
         search_full,
-        nullif(btrim(lower(regexp_replace(first_name, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g'))), '') as first_name_value,
-        nullif(btrim(lower(regexp_replace(company, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g'))), '') as company_value,
-        nullif(btrim(lower(regexp_replace(organization_industry, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g'))), '') as industry_value
+        nullif(regexp_replace(lower(regexp_replace(first_name, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g')),
+                              '^[^[:alnum:]_]+|[^[:alnum:]_]+$', '', 'g'), '') as first_name_value,
+        nullif(regexp_replace(lower(regexp_replace(company, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g')),
+                              '^[^[:alnum:]_]+|[^[:alnum:]_]+$', '', 'g'), '') as company_value,
+        nullif(regexp_replace(lower(regexp_replace(organization_industry, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g')),
+                              '^[^[:alnum:]_]+|[^[:alnum:]_]+$', '', 'g'), '') as industry_value
     from texts
     where has_subject or has_body
 ),
