@@ -40,8 +40,19 @@ activities as (
     select activity_id, is_snapshot_ignored from {{ ref('int_activities_cleaned') }}
 ),
 
+-- A lead field as a phrase: lowercased, whitespace collapsed, trimmed of spaces and of non-word
+-- characters at either end ("Acme, Inc." -> "acme, inc", which \m...\M can match); used when 2+
+-- characters long. Once per lead, not per touch.
 leads as (
-    select lead_id, first_name, company, organization_industry from {{ ref('int_leads_cleaned') }}
+    select
+        lead_id,
+        nullif(regexp_replace(lower(regexp_replace(first_name, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g')),
+                              '^[^[:alnum:]_]+|[^[:alnum:]_]+$', '', 'g'), '') as first_name_value,
+        nullif(regexp_replace(lower(regexp_replace(company, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g')),
+                              '^[^[:alnum:]_]+|[^[:alnum:]_]+$', '', 'g'), '') as company_value,
+        nullif(regexp_replace(lower(regexp_replace(organization_industry, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g')),
+                              '^[^[:alnum:]_]+|[^[:alnum:]_]+$', '', 'g'), '') as industry_value
+    from {{ ref('int_leads_cleaned') }}
 ),
 
 vocabulary as (
@@ -74,9 +85,9 @@ normalised as (
         touches.body,
         nullif(btrim(lower(regexp_replace(touches.body, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g'))), '') as search_body,
         coalesce(char_length(touches.body), 0) as body_chars,
-        leads.first_name,
-        leads.company,
-        leads.organization_industry
+        leads.first_name_value,
+        leads.company_value,
+        leads.industry_value
     from touches
     left join activities
         on activities.activity_id = touches.touch_id
@@ -87,7 +98,7 @@ normalised as (
 texts as (
     select
         touch_id, client_id, lead_id, touch_number, is_last_touch, is_converting_touch, channel, lead_outcome,
-        content_source, is_snapshot_ignored, subject, body, body_chars, first_name, company, organization_industry,
+        content_source, is_snapshot_ignored, subject, body, body_chars, first_name_value, company_value, industry_value,
         coalesce(char_length(subject) - char_length(replace(subject, ' ', '')) + 1, 0) as subject_words,
         coalesce(char_length(search_body) - char_length(replace(search_body, ' ', '')) + 1, 0) as body_words,
         subject is not null as has_subject,
@@ -170,35 +181,30 @@ template_matches as (
     group by texts.touch_id
 ),
 
--- A lead field as a phrase: lowercased, whitespace collapsed, trimmed of spaces and of non-word
--- characters at either end ("Acme, Inc." -> "acme, inc", which \m...\M can match); 2+ characters.
-lead_values as (
-    select
-        touch_id,
-        search_full,
-        nullif(regexp_replace(lower(regexp_replace(first_name, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g')),
-                              '^[^[:alnum:]_]+|[^[:alnum:]_]+$', '', 'g'), '') as first_name_value,
-        nullif(regexp_replace(lower(regexp_replace(company, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g')),
-                              '^[^[:alnum:]_]+|[^[:alnum:]_]+$', '', 'g'), '') as company_value,
-        nullif(regexp_replace(lower(regexp_replace(organization_industry, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g')),
-                              '^[^[:alnum:]_]+|[^[:alnum:]_]+$', '', 'g'), '') as industry_value
-    from texts
-    where has_subject or has_body
-),
-
+-- Same rule as the phrases: the first occurrence on word boundaries, else the word-boundary regex.
 lead_flags as (
     select
         touch_id,
-        coalesce(case when char_length(first_name_value) >= 2 and strpos(search_full, first_name_value) > 0 then
-                 search_full ~ ('\m' || regexp_replace(first_name_value, '([.^$*+?()[\]{}|\\])', '\\\1', 'g') || '\M') end,
-                 false) as has_first_name,
-        coalesce(case when char_length(company_value) >= 2 and strpos(search_full, company_value) > 0 then
-                 search_full ~ ('\m' || regexp_replace(company_value, '([.^$*+?()[\]{}|\\])', '\\\1', 'g') || '\M') end,
-                 false) as has_company_mention,
-        coalesce(case when char_length(industry_value) >= 2 and strpos(search_full, industry_value) > 0 then
-                 search_full ~ ('\m' || regexp_replace(industry_value, '([.^$*+?()[\]{}|\\])', '\\\1', 'g') || '\M') end,
-                 false) as has_industry_specific
-    from lead_values
+        coalesce(case
+            when char_length(first_name_value) < 2 or strpos(search_full, first_name_value) = 0 then false
+            when (strpos(search_full, first_name_value) = 1 or substr(search_full, strpos(search_full, first_name_value) - 1, 1) !~ '[[:alnum:]_]')
+                 and substr(search_full, strpos(search_full, first_name_value) + char_length(first_name_value), 1) !~ '[[:alnum:]_]' then true
+            else search_full ~ ('\m' || regexp_replace(first_name_value, '([.^$*+?()[\]{}|\\])', '\\\1', 'g') || '\M')
+        end, false) as has_first_name,
+        coalesce(case
+            when char_length(company_value) < 2 or strpos(search_full, company_value) = 0 then false
+            when (strpos(search_full, company_value) = 1 or substr(search_full, strpos(search_full, company_value) - 1, 1) !~ '[[:alnum:]_]')
+                 and substr(search_full, strpos(search_full, company_value) + char_length(company_value), 1) !~ '[[:alnum:]_]' then true
+            else search_full ~ ('\m' || regexp_replace(company_value, '([.^$*+?()[\]{}|\\])', '\\\1', 'g') || '\M')
+        end, false) as has_company_mention,
+        coalesce(case
+            when char_length(industry_value) < 2 or strpos(search_full, industry_value) = 0 then false
+            when (strpos(search_full, industry_value) = 1 or substr(search_full, strpos(search_full, industry_value) - 1, 1) !~ '[[:alnum:]_]')
+                 and substr(search_full, strpos(search_full, industry_value) + char_length(industry_value), 1) !~ '[[:alnum:]_]' then true
+            else search_full ~ ('\m' || regexp_replace(industry_value, '([.^$*+?()[\]{}|\\])', '\\\1', 'g') || '\M')
+        end, false) as has_industry_specific
+    from texts
+    where has_subject or has_body
 ),
 
 features as (
