@@ -9,7 +9,7 @@
 {#- Content features of every touch (SPEC §5, §7 what), extracted in SQL from the touch's subject and
     body (int_touches: the content_snapshot's subject/body when the snapshot is a JSON object holding
     them, else the subject/content_preview columns). detectors/snapshot.py implements the same rules
-    in Python for the engines; tests/test_what_extraction.py checks both on the same tricky texts.
+    in Python for the engines; tests/test_what_pipeline.py checks both on the same tricky texts.
 
     Whitespace (WS) = space, tab, newline, CR, form feed, vertical tab, no-break space.
       * subject: WS runs collapsed to one space, trimmed; has_subject = at least one word.
@@ -24,8 +24,8 @@
         the subject's length tag in words.
       * personalization: company_mention / first_name / industry_specific when the lead's company,
         first name or organization_industry (trimmed of non-word characters at either end, 2+
-        characters, matched like a phrase) appears in the
-        subject or body; recent_news / mutual_connection from seed personalization_cues.
+        characters, matched like a phrase) appears in the subject or body; recent_news /
+        mutual_connection from seed personalization_cues.
     what_status: 'censored' for the last touch of an in-flight lead (its outcome is not known yet:
     SPEC §4 lets censored leads into per-touch hazards only for the touches they have had, resolved by
     a later touch), else 'no_content' when neither subject nor body has a word, else 'analysed'. -#}
