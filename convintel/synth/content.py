@@ -121,6 +121,9 @@ SUBJECT_VARIANTS: dict[str, tuple[str, ...]] = {
 # open sequences, "Re:" subjects follow up. Detectors must adjust for touch position (SPEC §6).
 TEMPLATE_TILT_FIRST = {"introduction": 3.0, "reply_style": 0.0}
 TEMPLATE_TILT_LATER = {"introduction": 0.3, "reply_style": 2.0}
+# generate(peak_touch_template=...): that template only at this touch, this many times likelier there.
+PEAK_TOUCH = 3
+PEAK_TOUCH_TILT = 6.0
 
 PERSONALIZATION_RATES = np.array([0.45, 0.60, 0.20, 0.12, 0.35])  # mean rates, in PERSONALIZATION order
 ANGLE_COUNT_P = {"long": np.array([0.10, 0.45, 0.30, 0.15]), "short": np.array([0.40, 0.60, 0.0, 0.0])}
@@ -272,7 +275,8 @@ class ContentPlan:
 
 def plan_content(rng: np.random.Generator, tables: ContentTables, style: ClientStyle, *,
                  channel: np.ndarray, touch_number: np.ndarray,
-                 slot_words: dict[str, np.ndarray], slot_chars: dict[str, np.ndarray]) -> ContentPlan:
+                 slot_words: dict[str, np.ndarray], slot_chars: dict[str, np.ndarray],
+                 peak_touch_template: str | None = None) -> ContentPlan:
     """Plan the content of T touches. ``slot_words``/``slot_chars`` give per-touch sizes of the
     first_name, company, industry and sender values."""
     vocab = tables.vocab
@@ -352,6 +356,11 @@ def plan_content(rng: np.random.Generator, tables: ContentTables, style: ClientS
         for name, factor in TEMPLATE_TILT_LATER.items():
             if name in vocab.subject_templates:
                 weights[~first, vocab.subject_templates.index(name)] *= factor
+        if peak_touch_template is not None:  # reweights only: the random draws stay the same
+            peak = touch_number[e] == PEAK_TOUCH
+            column = vocab.subject_templates.index(peak_touch_template)
+            weights[peak, column] *= PEAK_TOUCH_TILT
+            weights[~peak, column] = 0.0
         fn_e, co_e = first_name[e].astype(np.int64), company_flag[e].astype(np.int64)
         weights *= tables.subject_allowed[:, fn_e, co_e].T
         template[e] = categorical_rows(rng, weights)

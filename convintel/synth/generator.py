@@ -60,7 +60,8 @@ class SynthSummary:
 
 def generate(url: str, *, clients: int, leads: int, seed: int, null_world: bool = False,
              truth_path: Path | None = None, as_of: datetime | None = None,
-             progress: Progress | None = None, als_signal: str = "correlated") -> SynthSummary:
+             progress: Progress | None = None, als_signal: str = "correlated",
+             peak_touch_template: str | None = None) -> SynthSummary:
     """Write a synthetic platform history into the source tables at ``url``.
 
     Deterministic: the same (clients, leads, seed, null_world, as_of) gives identical rows. It never
@@ -70,6 +71,9 @@ def generate(url: str, *, clients: int, leads: int, seed: int, null_world: bool 
     ``als_signal``: "correlated" (default) draws the ALS components from a shared latent lead quality;
     "independent" draws them independently, with true weights far from the defaults and a strong scale
     (from a separate random stream, so nothing else in the world changes).
+    ``peak_touch_template`` (a subject template name, default None): that template is used only on
+    touch PEAK_TOUCH (3, the highest baseline hazard; several times likelier there) and planted with no
+    effect — a position-confounded phrase for the WHAT detector's tests. Nothing else changes.
     """
     started = time.monotonic()
     if clients < 1:
@@ -80,6 +84,8 @@ def generate(url: str, *, clients: int, leads: int, seed: int, null_world: bool 
         raise SynthError("seed must be a non-negative integer")
     if als_signal not in ALS_SIGNALS:
         raise SynthError(f"als_signal must be one of {', '.join(ALS_SIGNALS)} (got {als_signal!r})")
+    if peak_touch_template is not None and peak_touch_template not in load_vocabulary().subject_templates:
+        raise SynthError(f"peak_touch_template must be a subject template of the seeds (got {peak_touch_template!r})")
     if as_of is None:
         as_of = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     elif as_of.tzinfo is None or as_of.utcoffset() is None:
@@ -93,7 +99,7 @@ def generate(url: str, *, clients: int, leads: int, seed: int, null_world: bool 
     ctx = RunContext(
         seed=seed, as_of_us=as_of_us, null_world=null_world, vocab=vocab, tables=ContentTables(vocab),
         clock=ZoneClock([z for z, _, _ in catalog.LEAD_ZONES], as_of_s - 440 * DAY, as_of_s + 30 * DAY),
-        baseline=baseline_logit(null_world), als_signal=als_signal,
+        baseline=baseline_logit(null_world), als_signal=als_signal, peak_touch_template=peak_touch_template,
     )
     plans = plan_clients(ctx, clients, leads)
     report("clients", 0, clients)
@@ -253,6 +259,7 @@ def _write_truth(path: Path, ctx: RunContext, as_of: datetime, clients: int, lea
             "clients": clients, "leads": leads, "batch_leads": BATCH_LEADS,
             "leads_per_client": [p.n_leads for p in plans], "stale_after_days": STALE_AFTER_DAYS,
             "max_touches": MAX_TOUCHES, "als_signal": ctx.als_signal,
+            **({"peak_touch_template": ctx.peak_touch_template} if ctx.peak_touch_template else {}),
         },
         "definitions": {
             "local_time": "lead timezone, else client timezone; day 0 = Monday",

@@ -130,6 +130,7 @@ class RunContext:
     clock: ZoneClock
     baseline: np.ndarray
     als_signal: str = "correlated"   # model.ALS_SIGNALS; "independent" draws from STREAM_ALS
+    peak_touch_template: str | None = None   # generate(peak_touch_template=...): only at PEAK_TOUCH, no effect
 
     @property
     def as_of_s(self) -> int:
@@ -200,6 +201,8 @@ def plan_clients(ctx: RunContext, clients: int, leads: int) -> list[ClientPlan]:
         als_rng = rng_for(ctx.seed, STREAM_ALS, c) if ctx.als_signal == "independent" else None
         effects = draw_client_effects(rng, ctx.vocab, null_world=ctx.null_world, first_channel_share=first_share,
                                       als_rng=als_rng)
+        if ctx.peak_touch_template is not None:
+            effects.subject_template[ctx.vocab.subject_templates.index(ctx.peak_touch_template)] = 0.0
         effects.intercept = calibrated_intercept(
             effects, _usage(ctx.vocab, campaigns, first_share, hour_weights, industry_share, style), effects.intercept)
         plans.append(ClientPlan(
@@ -663,6 +666,7 @@ def generate_batch(ctx: RunContext, client: ClientPlan, batch: int, n: int) -> B
         "sender": (sender_chars[leads.campaign], sender_words[leads.campaign]),
     }
     plan = plan_content(rng, ctx.tables, client.style, channel=schedule.channel[lead, k], touch_number=k + 1,
+                        peak_touch_template=ctx.peak_touch_template,
                         slot_words={slot: words[lead] for slot, (_, words) in sizes.items()},
                         slot_chars={slot: chars[lead] for slot, (chars, _) in sizes.items()})
     out = _draw_outcomes(rng, ctx, client, leads, schedule, lead, k, plan)

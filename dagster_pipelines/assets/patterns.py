@@ -12,6 +12,7 @@ from convintel import settings
 
 from dagster_pipelines.assets.detector_factory import DetectorSpec, run_timestamp
 from dagster_pipelines.assets.how import HOW, how_patterns
+from dagster_pipelines.assets.what import WHAT, what_patterns
 from dagster_pipelines.assets.when import WHEN, when_patterns
 from dagster_pipelines.assets.who import WHO, who_patterns
 from dagster_pipelines.marts.quality import exclusions_markdown, load_exclusion_counts
@@ -19,8 +20,8 @@ from dagster_pipelines.pattern_store import store_client_results
 from dagster_pipelines.resources import DatabaseResource, LearningScope
 from detectors.result import DetectorResult
 
-DETECTORS: tuple[DetectorSpec, ...] = (WHO, WHEN, HOW)
-DETECTOR_ASSETS = [who_patterns, when_patterns, how_patterns]
+DETECTORS: tuple[DetectorSpec, ...] = (WHO, WHAT, WHEN, HOW)
+DETECTOR_ASSETS = [who_patterns, what_patterns, when_patterns, how_patterns]
 
 
 @asset(group_name="patterns", ins={spec.asset_name: AssetIn() for spec in DETECTORS},

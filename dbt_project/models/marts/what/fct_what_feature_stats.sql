@@ -1,0 +1,71 @@
+{#- Sufficient statistics of the WHAT detector (SPEC §6, §7 what): per client, content field, category
+    and touch-position stratum, the analysed touches carrying the category and how many of them were
+    converting touches. Fields and their categories:
+      subject_template (multi-label), subject_length, pain_point (multi-label), cta (first CTA phrase),
+      cta_type, angle (multi-label), length_email / length_linkedin / length_sms (length bins),
+      personalization (multi-label: the flags present).
+    Single-label fields and multi-label fields without a match use the category 'none', so every
+    touch of a field's population (fct_what_population_stats) has at least one row. length_total sums
+    the length (words, or chars for SMS) of length fields and is NULL for the others. Portable SQL
+    apart from unnest (PostgreSQL arrays). -#}
+
+with
+
+touches as (
+    select * from {{ ref('fct_what_touches') }}
+    where what_status = 'analysed'
+),
+
+labels as (
+    select client_id, touch_number_stratum, is_converting_touch, 'subject_template' as field,
+           unnest(case when cardinality(subject_templates) > 0 then subject_templates else array['none'] end) as category,
+           cast(null as integer) as length_value
+    from touches where has_subject
+    union all
+    select client_id, touch_number_stratum, is_converting_touch, 'subject_length', subject_length, subject_words
+    from touches where has_subject
+    union all
+    select client_id, touch_number_stratum, is_converting_touch, 'pain_point',
+           unnest(case when cardinality(pain_points) > 0 then pain_points else array['none'] end), null
+    from touches where has_body
+    union all
+    select client_id, touch_number_stratum, is_converting_touch, 'cta', coalesce(cta_phrase, 'none'), null
+    from touches where has_body
+    union all
+    select client_id, touch_number_stratum, is_converting_touch, 'cta_type', coalesce(cta_type, 'none'), null
+    from touches where has_body
+    union all
+    select client_id, touch_number_stratum, is_converting_touch, 'angle',
+           unnest(case when cardinality(angles) > 0 then angles else array['none'] end), null
+    from touches where has_body
+    union all
+    select client_id, touch_number_stratum, is_converting_touch, 'length_' || length_field, length_bin, length_value
+    from touches where length_field is not null
+    union all
+    select client_id, touch_number_stratum, is_converting_touch, 'personalization', flags.flag, null
+    from touches
+    cross join lateral (
+        select 'company_mention' as flag where has_company_mention
+        union all select 'first_name' where has_first_name
+        union all select 'recent_news' where has_recent_news
+        union all select 'mutual_connection' where has_mutual_connection
+        union all select 'industry_specific' where has_industry_specific
+        union all select 'none' where not (has_company_mention or has_first_name or has_recent_news
+                                          or has_mutual_connection or has_industry_specific)
+    ) as flags
+),
+
+final as (
+    select
+        client_id,
+        cast(field as text) as field,
+        cast(category as text) as category,
+        touch_number_stratum,
+        cast(count(*) as bigint) as touches,
+        cast(sum(case when is_converting_touch then 1 else 0 end) as bigint) as conversions,
+        cast(sum(length_value) as bigint) as length_total
+    from labels
+    group by client_id, field, category, touch_number_stratum
+)
+
+select * from final
