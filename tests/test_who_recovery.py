@@ -112,7 +112,7 @@ def worlds(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict
         generate(url, clients=clients, leads=leads, seed=seed, null_world=null_world, truth_path=path, as_of=AS_OF)
         for entry in json.loads(path.read_text())["clients"]:
             truth[entry["client_id"]] = (world, seed, entry)
-    dbt_or_fail(["build", "--vars", DBT_VARS], url, tmp / "target", schema=SCHEMA)
+    dbt_or_fail(["build", "--select", "+path:models/marts/who", "--indirect-selection", "cautious", "--vars", DBT_VARS], url, tmp / "target", schema=SCHEMA)
     with psycopg.connect(url) as conn:
         inputs = list(load_who_inputs(conn, SCHEMA))
         signal_counts = conn.execute(

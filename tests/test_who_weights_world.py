@@ -51,7 +51,7 @@ def test_learned_weights_ship_and_recover_the_planted_weights_in_an_independent_
     truth = json.loads(truth_path.read_text())
     assert truth["parameters"]["als_signal"] == "independent"
     planted = {c["client_id"]: c["planted"]["log_odds"]["als"]["true_weights"] for c in truth["clients"]}
-    dbt_or_fail(["build", "--vars", DBT_VARS], url, tmp_path / "target", schema=SCHEMA)
+    dbt_or_fail(["build", "--select", "+path:models/marts/who", "--indirect-selection", "cautious", "--vars", DBT_VARS], url, tmp_path / "target", schema=SCHEMA)
     with psycopg.connect(url) as conn:
         inputs = list(load_who_inputs(conn, SCHEMA))
     assert {str(i.client_id) for i in inputs} == set(planted)
