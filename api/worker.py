@@ -7,6 +7,7 @@ the run config; the job is reconstructable, so the multiprocess executor can run
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from uuid import UUID
@@ -40,10 +41,17 @@ def execute(run_id: UUID) -> bool:
 
         from convintel.dbt import prepare_manifest
 
-        prepare_manifest(url)  # @dbt_assets reads the manifest when the definitions are imported
+        # @dbt_assets reads the manifest when the definitions are imported; `make serve` and
+        # `convintel manifest` write it, so a run parses only when it is missing.
+        if not (settings.DBT_PROJECT_DIR / "target" / "manifest.json").exists():
+            prepare_manifest(url)
         job = build_reconstructable_job(
             "dagster_pipelines.definitions", "resolved_job", reconstructable_kwargs={"name": job_name})
-        run_config = {"resources": {"learning_scope": {"config": {"client_ids": [str(c) for c in client_ids]}}}}
+        run_config: dict = {"resources": {"learning_scope": {"config": {"client_ids": [str(c) for c in client_ids]}}}}
+        # CONVINTEL_API_RUN_EXECUTOR=in_process runs every step in the worker (small machines, tests);
+        # the default is the job's own executor (multiprocess: shards in parallel).
+        if os.environ.get("CONVINTEL_API_RUN_EXECUTOR", "").strip() == "in_process":
+            run_config["execution"] = {"config": {"in_process": {}}}
         with DagsterInstance.get() as instance:
             dagster_run = instance.create_run_for_job(
                 job_def=job.get_definition(), run_id=str(run_id), run_config=run_config,
