@@ -65,7 +65,30 @@ def launch(conn: psycopg.Connection, database_url: str, *, kind: str, client_ids
     return run_id
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
 def get_run(conn: psycopg.Connection, run_id: UUID) -> RunRecord | None:
+    """The run's record. A run still marked queued/running whose worker process is gone (killed, or the
+    machine restarted) is recorded as failed here, so a status poller never waits forever. Workers run
+    on the API's host, so the pid check is meaningful."""
+    row = conn.execute(
+        "select worker_pid from api_runs where run_id = %s and status in ('queued', 'running')", (run_id,)
+    ).fetchone()
+    if row is not None and row[0] is not None and not _alive(row[0]):
+        conn.execute(
+            "update api_runs set status = 'failure', finished_at = now(), "
+            "error = 'the worker process ended without recording an outcome' "
+            "where run_id = %s and status in ('queued', 'running') and worker_pid = %s",
+            (run_id, row[0]),
+        )
     row = conn.execute(
         "select run_id, job_name, kind, client_ids, status, error, requested_at, started_at, finished_at "
         "from api_runs where run_id = %s",

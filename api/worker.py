@@ -7,9 +7,13 @@ the run config; the job is reconstructable, so the multiprocess executor can run
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from uuid import UUID
 
 import psycopg
@@ -20,6 +24,17 @@ from convintel import settings
 def _record(url: str, run_id: UUID, sql: str, *params: object) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql, (*params, run_id))
+
+
+@contextmanager
+def _instance_lock(dagster_home: Path) -> Iterator[None]:
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    with (dagster_home / ".convintel-instance.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def execute(run_id: UUID) -> bool:
@@ -52,7 +67,10 @@ def execute(run_id: UUID) -> bool:
         # the default is the job's own executor (multiprocess: shards in parallel).
         if os.environ.get("CONVINTEL_API_RUN_EXECUTOR", "").strip() == "in_process":
             run_config["execution"] = {"config": {"in_process": {}}}
-        with DagsterInstance.get() as instance:
+        with _instance_lock(settings.DAGSTER_HOME):
+            # A fresh instance creates its storage on first use: two workers doing that at once corrupt it.
+            instance = DagsterInstance.get()
+        with instance:
             dagster_run = instance.create_run_for_job(
                 job_def=job.get_definition(), run_id=str(run_id), run_config=run_config,
                 tags={"convintel/source": "api", "convintel/kind": kind},
@@ -62,6 +80,7 @@ def execute(run_id: UUID) -> bool:
         error = None if result.success else "the Dagster run failed; see its events in the Dagster UI"
     except Exception:  # the run must end recorded, whatever broke
         status, error = "failure", traceback.format_exc(limit=20)[-4000:]
+        print(error, file=sys.stderr)
     _record(url, run_id, "update api_runs set status = %s, error = %s, finished_at = now() where run_id = %s",
             status, error)
     return status == "success"
