@@ -350,8 +350,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         if build is None:
             raise HTTPException(status.HTTP_501_NOT_IMPLEMENTED,
                                 f"content snapshots need {SNAPSHOT_MODULE}.{SNAPSHOT_FUNCTION}, which this deployment lacks")
-        content = build(subject=request_body.subject, body=request_body.body, channel=request_body.channel,
-                        lead=request_body.lead)
+        try:
+            content = build(subject=request_body.subject, body=request_body.body, channel=request_body.channel,
+                            lead=request_body.lead)
+        except ValueError as exc:  # the builder's own rejection of a message (e.g. an unknown channel)
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
         return SnapshotResponse(client_id=client_id, content_snapshot=json.loads(json.dumps(content, default=str)))
 
     return app

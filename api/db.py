@@ -35,11 +35,12 @@ class ConnectionPool:
             conn = self._idle.get_nowait()
         except queue.Empty:
             conn = self._connect()
-        healthy = False
         try:
             yield conn
-            healthy = not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         finally:
+            # Reusable when idle, also after a handler raised (e.g. a 404 inside a rolled-back
+            # transaction); a broken or mid-transaction connection is closed instead.
+            healthy = not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
             if healthy and not self._closed.is_set():
                 try:
                     self._idle.put_nowait(conn)

@@ -245,6 +245,25 @@ def test_oversized_bodies_get_413(world: World) -> None:
     assert chunked.status_code == 413
 
 
+def test_the_pool_reuses_connections_after_a_failed_request_unscoped_and_drops_broken_ones(world: World) -> None:
+    from api.db import ConnectionPool, scope_to
+
+    pool = ConnectionPool(world.url, 2)
+    with pool.connection() as conn:
+        pid = conn.info.backend_pid
+    with pytest.raises(LookupError), pool.connection() as conn, conn.transaction():
+        scope_to(conn, [world.a])
+        raise LookupError("a handler's 404")
+    with pool.connection() as conn:
+        assert conn.info.backend_pid == pid  # reused, and back to the owner with no scope
+        user, scope = conn.execute("select current_user, current_setting('app.client_ids', true)").fetchone()
+        assert user != "convintel_app" and scope in ("", None)
+        conn.close()
+    with pool.connection() as conn:
+        assert conn.info.backend_pid != pid
+    pool.close()
+
+
 # --- cache and conditional GET -----------------------------------------------------------------------
 
 def test_etag_gives_304_until_the_store_changes(world: World) -> None:
@@ -512,7 +531,7 @@ def test_fuzzing_every_operation_from_the_openapi_spec_finds_no_server_error(wor
     triggers = {"/patterns/learn", "/patterns/backfill/{client_id}"}
     statuses: list[int] = []
 
-    @settings(max_examples=150, deadline=None, derandomize=True, database=None,
+    @settings(max_examples=300, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     @given(st.data())
     def check(data) -> None:
