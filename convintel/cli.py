@@ -264,12 +264,11 @@ def keys_list() -> None:
 
     with psycopg.connect(_url()) as conn:
         records = list_keys(conn)
-    table = Table("id", "name", "prefix", "scope", "created", "revoked")
+    # One line per key, never wrapped: the id is what `keys revoke` needs.
     for r in records:
-        scope = "admin" if r.is_admin else ", ".join(map(str, r.client_ids))
-        table.add_row(str(r.id), r.name, r.token_prefix + "...", scope, f"{r.created_at:%Y-%m-%d %H:%M}",
-                      "" if r.revoked_at is None else f"{r.revoked_at:%Y-%m-%d %H:%M}")
-    console.print(table)
+        scope = "admin" if r.is_admin else "clients " + ",".join(map(str, r.client_ids))
+        state = "active" if r.revoked_at is None else f"revoked {r.revoked_at:%Y-%m-%d %H:%M}"
+        print(f"{r.id}  {r.token_prefix}...  {state:<24}  created {r.created_at:%Y-%m-%d %H:%M}  {r.name or '-'}  {scope}")
 
 
 @keys_app.command("revoke")
