@@ -53,3 +53,36 @@ def test_migration_004_runs_again_without_error(conn: psycopg.Connection) -> Non
         "has_table_privilege('convintel_app', 'convintel_api_clients', 'select')"
     ).fetchone()
     assert privileges == (False, False, True)
+
+
+def test_convintel_serve_starts_the_api(db_url: str, tmp_path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": db_url, "DAGSTER_HOME": str(tmp_path / "dagster")}
+    convintel = Path(sys.executable).with_name("convintel")
+    server = subprocess.Popen([str(convintel), "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, "convintel serve exited"
+                time.sleep(0.2)
+        assert response.json() == {"status": "ok", "database": "ok"}
+        assert httpx.get(f"http://127.0.0.1:{port}/patterns/{'0' * 8}-0000-0000-0000-{'0' * 12}").status_code == 401
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
