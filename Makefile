@@ -8,13 +8,15 @@ export DAGSTER_HOME ?= $(CURDIR)/.convintel/dagster
 # CI and small machines: two pytest workers, each with its own throwaway PostgreSQL cluster.
 PYTEST_WORKERS ?= 2
 UI_PORT ?= 3000
+API_PORT ?= 8000
 
-.PHONY: help venv postgres db db-down migrate synth build docs manifest ui demo test clean
+.PHONY: help venv postgres db db-down migrate synth build docs manifest ui serve demo test clean
 
 help:
 	@echo "make demo   - venv, local database, migrations, a small synthetic world, dbt build, summary"
 	@echo "make test   - the full test suite against real, throwaway PostgreSQL databases"
 	@echo "make ui     - the Dagster UI on http://127.0.0.1:$(UI_PORT)"
+	@echo "make serve  - the Pattern API on http://127.0.0.1:$(API_PORT) (docs at /docs; keys: convintel keys create)"
 	@echo "make docs   - dbt docs (lineage) into dbt_project/target"
 	@echo "make health - pattern health: SPEC §8 rules + Great Expectations data docs (.convintel/gx_docs)"
 	@echo "make db | db-down | migrate | synth | build | clean"
@@ -60,6 +62,10 @@ ui: db manifest
 .PHONY: health
 health: migrate manifest
 	$(BIN)/convintel health
+
+# The Pattern API; learning runs it starts need the dbt manifest, like the UI.
+serve: migrate manifest
+	$(BIN)/convintel serve --host 127.0.0.1 --port $(API_PORT)
 
 demo: venv postgres
 	$(BIN)/convintel demo

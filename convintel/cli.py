@@ -226,6 +226,94 @@ def demo(
     run_demo(console, _url(), clients=clients, leads=leads, seed=seed)
 
 
+keys_app = typer.Typer(no_args_is_help=True, help="API keys of the Pattern API (shown once, stored hashed).")
+app.add_typer(keys_app, name="keys")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 1,
+) -> None:
+    """Serve the Pattern API (FastAPI under uvicorn); OpenAPI docs at /docs."""
+    import os
+
+    import uvicorn
+
+    os.environ.setdefault("DATABASE_URL", _url())  # the worker processes resolve the same database
+    settings.ensure_dagster_home()                 # runs started through the API land on this instance
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+@keys_app.command("create")
+def keys_create(
+    client: Annotated[Optional[list[str]], typer.Option("--client", help="a client id the key may read; repeat for several")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="an admin key: every client, and may trigger runs")] = False,
+    name: Annotated[str, typer.Option(help="a label for the key")] = "",
+) -> None:
+    """Create an API key and print it (once: only its hash is stored)."""
+    import uuid
+
+    import psycopg
+
+    from api.keys import create_key
+
+    try:
+        client_ids = [uuid.UUID(value) for value in client or []]
+    except ValueError as exc:
+        console.print(f"[red]--client must be a client id (UUID): {exc}[/red]")
+        raise typer.Exit(2) from exc
+    if admin == bool(client_ids):
+        console.print("[red]give either --admin or one or more --client ID[/red]")
+        raise typer.Exit(2)
+    with psycopg.connect(_url(), autocommit=True) as conn:
+        try:
+            key_id, token = create_key(conn, client_ids=client_ids, admin=admin, name=name)
+        except ValueError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from exc
+    console.print(f"key {key_id} created; the token below is shown only now:", style="dim", highlight=False)
+    print(token)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (never their tokens)."""
+    import psycopg
+
+    from api.keys import list_keys
+
+    with psycopg.connect(_url()) as conn:
+        records = list_keys(conn)
+    # One line per key, never wrapped: the id is what `keys revoke` needs.
+    for r in records:
+        scope = "admin" if r.is_admin else "clients " + ",".join(map(str, r.client_ids))
+        state = "active" if r.revoked_at is None else f"revoked {r.revoked_at:%Y-%m-%d %H:%M}"
+        print(f"{r.id}  {r.token_prefix}...  {state:<24}  created {r.created_at:%Y-%m-%d %H:%M}  {r.name or '-'}  {scope}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="the key's id (see `convintel keys list`)")]) -> None:
+    """Revoke an API key: it stops working on the next request."""
+    import uuid
+
+    import psycopg
+
+    from api.keys import revoke_key
+
+    try:
+        parsed = uuid.UUID(key_id)
+    except ValueError as exc:
+        console.print(f"[red]not a key id: {key_id}[/red]")
+        raise typer.Exit(2) from exc
+    with psycopg.connect(_url(), autocommit=True) as conn:
+        if not revoke_key(conn, parsed):
+            console.print(f"[red]no active key {key_id}[/red]")
+            raise typer.Exit(1)
+    console.print(f"revoked {key_id}")
+
+
 def _print_mapping(title: str, mapping: dict) -> None:
     table = Table(title=title, show_header=False)
     for key, value in mapping.items():

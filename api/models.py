@@ -1,0 +1,149 @@
+"""Request and response shapes of the Pattern API (SPEC §9), as they appear in the OpenAPI docs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.engines import COMPONENT_LIMITS, MAX_TOUCHES
+
+
+class PatternTypeName(str, Enum):
+    who = "who"
+    what = "what"
+    when = "when"
+    how = "how"
+
+
+class StoredPattern(BaseModel):
+    patterns: dict[str, Any]
+    sample_size: int
+    confidence: float
+    computed_at: datetime
+    valid_until: datetime
+    is_valid: bool
+
+
+class ClientPatterns(BaseModel):
+    client_id: UUID
+    patterns: dict[PatternTypeName, StoredPattern] = Field(description="stored pattern types only")
+
+
+class OnePattern(StoredPattern):
+    client_id: UUID
+    pattern_type: PatternTypeName
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LearnRequest(Strict):
+    client_ids: list[UUID] | None = Field(default=None, max_length=10_000,
+                                          description="learn only these clients (default: all)")
+
+
+class RunAccepted(BaseModel):
+    run_id: UUID
+    status: str
+    status_url: str
+
+
+class RunStatus(BaseModel):
+    run_id: UUID
+    job_name: str
+    kind: str
+    client_ids: list[UUID]
+    status: Literal["queued", "running", "success", "failure", "canceled"]
+    error: str | None
+    requested_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class AlsComponents(Strict):
+    data_quality: float = Field(ge=0, le=COMPONENT_LIMITS["data_quality"], allow_inf_nan=False)
+    authority: float = Field(ge=0, le=COMPONENT_LIMITS["authority"], allow_inf_nan=False)
+    company_fit: float = Field(ge=0, le=COMPONENT_LIMITS["company_fit"], allow_inf_nan=False)
+    timing: float = Field(ge=0, le=COMPONENT_LIMITS["timing"], allow_inf_nan=False)
+    risk: float = Field(default=0, ge=0, le=COMPONENT_LIMITS["risk"], allow_inf_nan=False)
+
+
+class ScoreRequest(Strict):
+    components: AlsComponents
+
+
+class WeightsUsed(BaseModel):
+    data_quality: float
+    authority: float
+    company_fit: float
+    timing: float
+
+
+class ScoreResponse(BaseModel):
+    client_id: UUID
+    score: float
+    terms: dict[str, float] = Field(description="component/max × weight × 100 per component (before risk)")
+    risk: float
+    weights: WeightsUsed
+    weights_source: Literal["learned", "blended", "default"]
+    blend_factor: float = Field(description="0 = defaults, 1 = learned")
+    who_confidence: float | None
+    reason: str
+
+
+class AllocateRequest(Strict):
+    lead_id: UUID | None = Field(default=None, description="the lead whose time zone to use")
+    timezone: str | None = Field(default=None, max_length=64, description="IANA zone; overrides the lead's")
+    start_at: datetime | None = Field(default=None, description="earliest first send (default: now)")
+    touches: int = Field(default=MAX_TOUCHES, ge=1, le=MAX_TOUCHES)
+
+
+class PlannedTouch(BaseModel):
+    touch_number: int
+    channel: str
+    gap_days: float | None = Field(description="days after the previous touch (before day/hour placement)")
+    send_at_utc: datetime
+    send_at_local: datetime
+    local_day_of_week: int = Field(description="0 = Monday")
+    local_hour: int
+
+
+class ChoiceInfo(BaseModel):
+    source: Literal["learned", "blended", "default"]
+    confidence: float | None
+    reason: str
+
+
+class AllocateResponse(BaseModel):
+    client_id: UUID
+    lead_id: UUID | None
+    timezone: str
+    timezone_source: Literal["request", "lead", "client", "utc"]
+    send_days: list[int]
+    send_hour: int
+    touches: list[PlannedTouch]
+    channels: ChoiceInfo
+    gaps: ChoiceInfo
+    send_times: ChoiceInfo
+
+
+class SnapshotRequest(Strict):
+    subject: str | None = Field(default=None, max_length=2_000)
+    body: str = Field(max_length=50_000)
+    channel: str = Field(min_length=1, max_length=32)
+    lead: dict[str, Any] = Field(default_factory=dict, description="lead context (first_name, company, industry, ...)")
+
+
+class SnapshotResponse(BaseModel):
+    client_id: UUID
+    content_snapshot: dict[str, Any]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: Literal["ok", "unreachable"]
