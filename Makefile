@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.convintel/dagster
 PYTEST_WORKERS ?= 2
 UI_PORT ?= 3000
 
-.PHONY: help venv postgres db db-down migrate synth build docs manifest ui demo test clean
+.PHONY: help venv postgres chromium db db-down migrate synth build docs manifest ui demo test clean
 
 help:
 	@echo "make demo   - venv, local database, migrations, a small synthetic world, dbt build, summary"
@@ -29,6 +29,10 @@ venv: $(STAMP)
 
 postgres:
 	@scripts/ensure-postgres.sh
+
+# Headless Chromium for the pattern report's browser test: installed as root, else that test says why it skips.
+chromium:
+	@scripts/ensure-chromium.sh
 
 db: venv postgres
 	@$(BIN)/convintel db up
@@ -64,7 +68,7 @@ health: migrate manifest
 demo: venv postgres
 	$(BIN)/convintel demo
 
-test: venv postgres
+test: venv postgres chromium
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q
 
 clean:

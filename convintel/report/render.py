@@ -143,10 +143,15 @@ def _when(moment: Any) -> str:
 
 
 def _missing(report: ClientReport, pattern_type: str) -> str:
-    reason = report.gate_reasons.get(pattern_type) or (
-        "the detector's minimum-data gate has not passed in any learning run yet (no pattern was ever stored)")
+    reason = report.gate_reasons.get(pattern_type)
+    if not reason:
+        counts = report.data_counts or {}
+        reason = ("the client's data now passes this detector's minimum-data gate"
+                  + (f" ({counts.get('conversions', 0):,} bookings, {counts.get('leads_with_outcome', 0):,} leads with an outcome)"
+                     if counts else "")
+                  + ", but no learning run with this detector has stored a pattern yet (run `convintel learn`)")
     return (f'<div class="missing"{data_attrs(missing=pattern_type)}><strong>No {pattern_type.upper()} pattern for this client.</strong> '
-            f'{escape(reason)}.</div>')
+            f'{escape(reason[:1].upper() + reason[1:])}.</div>')
 
 
 def _header(pattern_type: str, stored: StoredPattern) -> str:
