@@ -158,7 +158,8 @@ def _header(pattern_type: str, stored: StoredPattern) -> str:
     p = stored.patterns
     conversions = _int(p.get("conversions"))
     baseline = _num(p.get("baseline_rate"))
-    bits = [f"n = {stored.sample_size:,}" + (f" ({escape(str(p.get('unit')))}s)" if p.get("unit") else "")]
+    unit = str(p.get("unit") or "")
+    bits = [f"n = {stored.sample_size:,}" + (f" ({escape('touches' if unit == 'touch' else unit)})" if unit else "")]
     if conversions is not None:
         bits.append(f"{conversions:,} bookings")
     if baseline is not None:
@@ -279,11 +280,11 @@ def _what(report: ClientReport) -> str:
         personal_bars.append(Bar(f"what.personalization.{flag}", flag.replace("_", " "), _num(entry.get("lift")),
                                  _num(entry.get("ci_low")), _num(entry.get("ci_high")), _int(with_.get("sample")),
                                  entry.get("label") or None,
-                                 f"{fmt(_num(with_.get('rate')))} with vs {fmt(_num(without.get('rate')))} without"))
+                                 f"{fmt(_num(with_.get('rate')))} vs {fmt(_num(without.get('rate')))}"))
     if personal:
         figures.append(_figure("Personalisation", forest_plot(personal_bars, title="personalisation lift",
                                                               empty_text="no personalisation flag was used often enough"),
-                               "adjusted lift of touches with the flag vs without; n = touches with it"))
+                               "adjusted lift of touches with the flag vs without (raw rates: with vs without); n = touches with it"))
     if not figures:
         return _header("what", stored) + '<p class="empty">The stored WHAT pattern has no rankings to draw.</p>'
     return _header("what", stored) + '<div class="grid">' + "".join(figures) + "</div>"
@@ -454,6 +455,57 @@ def _health(report: ClientReport) -> str:
     return "".join(parts)
 
 
+def _glance(report: ClientReport) -> str:
+    """The headline of each stored type, in one card (each line links to its section)."""
+    items: list[tuple[str, str, str]] = []
+
+    def top(entries: Any) -> dict[str, Any] | None:
+        ranked = [e for e in _entries(entries) if e.get("rank") == 1]
+        return ranked[0] if ranked else None
+
+    def rate_text(entry: Mapping[str, Any], rate_key: str = "rate", n_key: str = "sample") -> str:
+        return f"{_identity(entry)} · {fmt(_num(entry.get(rate_key)))} (n={entry.get(n_key, '?')})" + (
+            f" · {entry['label']}" if entry.get("label") else "")
+
+    who = report.patterns.get("who")
+    if who is not None:
+        title = top(_dict(who.patterns.get("title_rankings")).get("by_title"))
+        industry = top(who.patterns.get("industry_rankings"))
+        if title:
+            items.append(("glance.who.title", "top title", rate_text(title)))
+        if industry:
+            items.append(("glance.who.industry", "top industry", rate_text(industry)))
+    what = report.patterns.get("what")
+    if what is not None:
+        for key, term, field, good in (("pain_point", "effective pain point", "pain_points", "effective"),
+                                       ("cta", "effective CTA", "ctas", "effective")):
+            best = next(iter(_entries(_dict(what.patterns.get(field)).get(good))), None)
+            items.append((f"glance.what.{key}", term, _identity(best) + (f" · {_num(best.get('adjusted_lift')):.2f}× adj."
+                                                                        if _num(best.get("adjusted_lift")) else "")
+                          if best else "none labelled (q < 0.10)"))
+    when = report.patterns.get("when")
+    if when is not None:
+        peak = _dict(when.patterns.get("peak_converting_touch"))
+        if peak.get("touch_number") is not None:
+            items.append(("glance.when.peak", "peak converting touch",
+                          f"touch {peak['touch_number']} · {fmt(_num(peak.get('hazard')))} (n={peak.get('leads_reached', '?')})"))
+        day = top(when.patterns.get("best_days"))
+        if day:
+            items.append(("glance.when.day", "best day (local)", f"{_identity(day)} · {fmt(_num(day.get('adjusted_rate')))} adj."))
+    how = report.patterns.get("how")
+    if how is not None:
+        first = _dict(_dict(how.patterns.get("first_touch_effectiveness")).get(f"{how.patterns.get('best_first_channel')}_first"))
+        channel = how.patterns.get("best_first_channel")
+        if channel:
+            items.append(("glance.how.first", "best first channel",
+                          f"{channel}" + (f" · {fmt(_num(first.get('rate')))} (n={first.get('sample', '?')})" if first else "")))
+        if how.patterns.get("optimal_channel_count"):
+            items.append(("glance.how.channels", "optimal channel count", str(how.patterns["optimal_channel_count"])))
+    if not items:
+        return ""
+    return '<div class="card glance"><h3>At a glance</h3>' + _facts(items) + "</div>"
+
+
 def _insufficient(report: ClientReport) -> str:
     """The plain statement for a client without any pattern."""
     counts = report.data_counts
@@ -502,7 +554,7 @@ svg.chart{display:block;max-width:100%;height:auto}
 .insufficient{background:#fff8e1;border:1px solid #f0d48a;border-radius:6px;padding:4px 18px 14px}
 .insufficient h2{border:0}
 .facts{display:flex;flex-wrap:wrap;gap:6px 28px;margin:0}
-.facts div{min-width:150px}.facts dt{color:var(--muted);font-size:12px}.facts dd{margin:0;font-weight:600;font-size:15px}
+.facts div{min-width:150px}.glance .facts dd{font-size:14px}.facts dt{color:var(--muted);font-size:12px}.facts dd{margin:0;font-weight:600;font-size:15px}
 table{border-collapse:collapse;font-size:13px}
 th,td{padding:4px 10px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 table.weights td{font-variant-numeric:tabular-nums}
@@ -556,7 +608,7 @@ def render_report(report: ClientReport) -> str:
         body = "".join(
             f'<section id="{key}" data-section="{key}"><h2>{escape(title)}</h2>{renderer(report)}</section>'
             for (key, title), renderer in zip(SECTIONS, (_who, _what, _when_section, _how, _health)))
-        legend = ('<p class="legend">Bars and points: estimate with its 95% interval (whiskers, bands) and n = sample behind it. '
+        legend = _glance(report) + ('<p class="legend">Bars and points: estimate with its 95% interval (whiskers, bands) and n = sample behind it. '
                   'Green/red and the words winning/effective or losing/ineffective only when the Benjamini–Hochberg q &lt; 0.10; '
                   'unlabelled differences may be noise. Lifts are on a log scale with the no-effect line at 1.0×.</p>')
     else:
