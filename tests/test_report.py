@@ -153,8 +153,26 @@ def test_drift_health_scope_and_escaping(world: dict) -> None:
     assert "finding for the big client" in html and "finding for the small client" not in html
     assert "finding for the small client" in world["small_html"] and "finding for the big client" not in world["small_html"]
     assert "<script>alert" not in html and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Sons" in html
-    assert not parsed.having(data_insufficient="true") and parsed.having("div", data_missing="what") == (
-        [] if (world["big"], "what") in world["stored"] else parsed.having("div", data_missing="what"))
+    assert not parsed.having(data_insufficient="true")
+
+
+def test_what_numbers_match_the_stored_pattern_or_its_absence_is_explained(world: dict) -> None:
+    parsed = Elements(world["big_html"])
+    what = world["stored"].get((world["big"], "what"))
+    if what is None:  # a branch without the WHAT detector: the section says so instead of drawing nothing
+        [missing] = parsed.having("div", data_missing="what")
+        assert missing is not None and "No WHAT pattern for this client." in world["big_html"]
+        return
+    assert not parsed.having("div", data_missing="what")
+    top = _top(what["pain_points"]["rankings"])
+    first = _keys(parsed, "what.pain_point.")[0]
+    assert first["data-key"] == f"what.pain_point.{top['category']}"
+    assert (first["data-lift"], first["data-ci-low"], first["data-ci-high"], first["data-n"]) == (
+        num(top["adjusted_lift"]), num(top["adjusted_lift_ci_low"]), num(top["adjusted_lift_ci_high"]), str(top["sample"]))
+    for channel, entry in what["optimal_length"].items():
+        if entry and entry.get("bin"):
+            [chosen] = parsed.having("g", data_key=f"what.length.{channel}.{entry['bin']}")
+            assert chosen["data-tag"] == "optimal"
 
 
 def test_too_little_data_says_so(world: dict) -> None:
@@ -258,3 +276,12 @@ def test_browser_loads_the_served_page_without_errors_and_saves_a_screenshot(ser
         data = target.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
     assert int(re.search(r'data-report-ready="(\d+)"', _chromium(chromium, tmp_path / "p3", "--dump-dom", f"{served}/report.html").stdout)[1]) > 10
+
+
+def test_reader_scopes_itself_and_restores_the_callers_scope(world: dict) -> None:
+    with psycopg.connect(world["url"]) as conn:  # not autocommit: the caller's transaction continues after us
+        conn.execute("select set_config('app.client_ids', %s, true)", (str(world["small"]),))
+        html = build_report_html(conn, world["big"], dbt_schema="analytics")
+        assert conn.execute("select current_setting('app.client_ids', true)").fetchone()[0] == str(world["small"])
+        assert conn.execute("select count(distinct client_id) from conversion_patterns").fetchone()[0] == 0
+    assert 'data-section="who"' in html and Elements(html).having("g", data_peak="true")

@@ -232,9 +232,10 @@ def forest_plot(
     top, axis = 6, 18
     height = top + len(bars) * row_height + axis
     parts = []
+    last_tick = -math.inf
     for tick in (0.25, 0.5, 1.0, 2.0, 4.0, 8.0):
-        if low_end <= tick <= high_end:
-            gx = x(tick)
+        if low_end <= tick <= high_end and (x(tick) - last_tick >= 26 or tick == 1.0):
+            gx = last_tick = x(tick)
             parts.append(f'<line class="c-grid" x1="{gx:.2f}" y1="{top}" x2="{gx:.2f}" y2="{height - axis}"/>'
                          f'<text class="c-axis" x="{gx:.2f}" y="{height - 5}" text-anchor="middle">{tick:g}×</text>')
     rx = x(1.0)

@@ -11,8 +11,10 @@ Besides the stored patterns it reads:
 * the day × hour counts behind the WHEN heat map (touches and converting touches per local day and
   hour, aggregated in SQL from the dbt mart ``fct_when_touches``; the pattern stores days and hours
   separately);
-* when a type has no stored pattern: the client's data counts from the dbt marts and each detector's
-  own gate reason, so the report can say plainly what is missing.
+* when a type has no stored pattern: the client's data counts from the dbt marts and the detector's
+  gate reason (WHO, WHEN, HOW: the detectors' own ``gate_reason``; WHAT: its SPEC thresholds over touches
+  with text in ``int_touches``, close to but not exactly the WHAT detector's "analysed" touches), so the
+  report can say plainly what is missing.
 """
 
 from __future__ import annotations
@@ -100,6 +102,8 @@ def load_client_report(conn: psycopg.Connection, client: str | UUID, *, dbt_sche
     schema = dbt_schema or settings.dbt_schema()
     with conn.transaction():
         client_id, name = resolve_client(conn, client)
+        # Transaction-local; restored at the end in case the caller's own transaction continues after us.
+        previous_scope = conn.execute("select current_setting('app.client_ids', true)").fetchone()[0]
         conn.execute("select set_config('app.client_ids', %s, true)", (str(client_id),))
         report = ClientReport(client_id, name, now or datetime.now(timezone.utc))
         report.patterns = _patterns(conn, client_id)
@@ -110,6 +114,7 @@ def load_client_report(conn: psycopg.Connection, client: str | UUID, *, dbt_sche
         if report.missing_types:
             report.data_counts = _data_counts(conn, schema, client_id)
             report.gate_reasons = {t: gate_reason(t, report.data_counts) for t in report.missing_types}
+        conn.execute("select set_config('app.client_ids', %s, true)", (previous_scope or "",))
     return report
 
 
@@ -177,7 +182,7 @@ def _drift(conn: psycopg.Connection, client_id: UUID) -> dict[str, Drift]:
 
 
 def _health(conn: psycopg.Connection, client_id: UUID) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    if not _has_relation(conn, "public", "pattern_health_runs"):
+    if not conn.execute("select to_regclass('pattern_health_runs') is not null").fetchone()[0]:
         return None, []
     run = conn.execute(
         "select id, checked_at, high_count, medium_count, low_count from pattern_health_runs "
