@@ -125,6 +125,9 @@ def test_how_numbers_match_the_stored_pattern(world: dict) -> None:
     assert first["data-rate"] == num(best_entry["rate"]) and first["data-n"] == str(best_entry["sample"])
     assert f'data-fact="how.best_first_channel">{how["best_first_channel"]}<' in world["big_html"] and best
     assert f'data-fact="glance.how.first">{how["best_first_channel"]} · {best_entry["rate"]:.1%} (n={best_entry["sample"]})<' in world["big_html"]
+    for entry in how["booking_channel_distribution"]:
+        [bar] = parsed.having("g", data_key=f"how.booking.{entry['channel']}")
+        assert (bar["data-share"], bar["data-n"]) == (num(entry["share"]), str(entry["bookings"]))
     channels = how["markov_attribution"]["channels"]
     assert channels
     for channel in channels:

@@ -368,6 +368,13 @@ def _how(report: ClientReport) -> str:
     figures = [_figure("First channel", bar_chart(_rate_bars(first, "how.first"), reference=baseline, title="booking rate by first channel",
                                                   empty_text="no first-channel comparison stored"),
                        "booking rate of leads by the channel of their first touch; dashed = baseline")]
+    booking = [Bar(f"how.booking.{_slug(_identity(e))}", _identity(e), _num(e.get("share")), _num(e.get("share_ci_low")),
+                   _num(e.get("share_ci_high")), _int(e.get("bookings", e.get("conversions"))), e.get("label") or None,
+                   f"per touch {fmt(_num(e.get('rate')))}" if _num(e.get("rate")) is not None else "")
+               for e in sorted(_entries(p.get("booking_channel_distribution")), key=lambda e: -(_num(e.get("share")) or 0))]
+    figures.append(_figure("Booking channel", bar_chart(booking, value_attr="share", title="share of bookings by channel",
+                                                        empty_text="no booking channel distribution stored"),
+                           "share of bookings whose converting touch used the channel; n = bookings; per-touch booking rate beside it"))
     sequences = _ranked_first(_entries(p.get("winning_sequences")))[:10]
     paths = [Path(f"how.path.{i}", tuple(str(s) for s in e.get("sequence", []) if s is not None),
                   _num(e.get("conversion_rate", e.get("rate"))), _num(e.get("ci_low")), _num(e.get("ci_high")),
