@@ -10,7 +10,7 @@ PYTEST_WORKERS ?= 2
 UI_PORT ?= 3000
 API_PORT ?= 8000
 
-.PHONY: help venv postgres db db-down migrate synth build docs manifest ui serve demo test clean
+.PHONY: help venv postgres chromium db db-down migrate synth build docs manifest ui serve demo test clean
 
 help:
 	@echo "make demo   - venv, local database, migrations, a small synthetic world, dbt build, summary"
@@ -31,6 +31,10 @@ venv: $(STAMP)
 
 postgres:
 	@scripts/ensure-postgres.sh
+
+# Headless Chromium for the pattern report's browser test: installed as root, else that test says why it skips.
+chromium:
+	@scripts/ensure-chromium.sh
 
 db: venv postgres
 	@$(BIN)/convintel db up
@@ -70,7 +74,7 @@ serve: migrate manifest
 demo: venv postgres
 	$(BIN)/convintel demo
 
-test: venv postgres
+test: venv postgres chromium
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q
 
 clean:

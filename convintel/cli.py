@@ -202,6 +202,25 @@ def health(
 
 
 @app.command()
+def report(
+    client: Annotated[str, typer.Argument(help="the client's id or exact name")],
+    out: Annotated[Path, typer.Option("--out", help="the HTML file to write")],
+) -> None:
+    """Write one client's pattern report: a single self-contained HTML file (charts, intervals, n)."""
+    from convintel.report import ClientNotFound, build_report_html
+
+    url = _url()
+    try:
+        page = build_report_html(url, client)
+    except ClientNotFound as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    console.print(f"report: {out} ({len(page.encode()):,} bytes)")
+
+
+@app.command()
 def manifest() -> None:
     """Parse the dbt project into target/manifest.json (Dagster reads it at import time)."""
     from convintel.dbt import prepare_manifest
