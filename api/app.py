@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timezone
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -32,8 +32,6 @@ from api.settings import ApiSettings
 PATTERN_ORDER = ("who", "what", "when", "how")
 EARLIEST_START = datetime(2000, 1, 1, tzinfo=timezone.utc)
 LATEST_START = datetime(2100, 1, 1, tzinfo=timezone.utc)
-# Integration point: detectors/snapshot.py (another branch) provides this function.
-SNAPSHOT_MODULE, SNAPSHOT_FUNCTION = "detectors.snapshot", "build_content_snapshot"
 
 bearer = HTTPBearer(auto_error=False, description="an API key from `convintel keys create`")
 
@@ -339,20 +337,18 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             channels=vars(plan.channels), gaps=vars(plan.gaps), send_times=vars(plan.send_times),
         )
 
-    @app.post("/clients/{client_id}/snapshot", response_model=SnapshotResponse, tags=["engines"],
-              responses={501: {"description": "the snapshot builder is not installed in this deployment"}})
+    @app.post("/clients/{client_id}/snapshot", response_model=SnapshotResponse, tags=["engines"])
     def snapshot(client_id: UUID, request_body: SnapshotRequest,
                  key: Annotated[ApiKey, Depends(current_key)]) -> SnapshotResponse:
         """The ``content_snapshot`` of a message (subject, body, channel, lead context), in the dbt seed vocabularies."""
         with scoped(key, client_id):
             pass
-        build = _snapshot_builder()
-        if build is None:
-            raise HTTPException(status.HTTP_501_NOT_IMPLEMENTED,
-                                f"content snapshots need {SNAPSHOT_MODULE}.{SNAPSHOT_FUNCTION}, which this deployment lacks")
+        from detectors.snapshot import build_content_snapshot  # first use only: reads the seed vocabularies
+
         try:
-            content = build(subject=request_body.subject, body=request_body.body, channel=request_body.channel,
-                            lead=request_body.lead)
+            content = build_content_snapshot(subject=request_body.subject, body=request_body.body,
+                                             channel=request_body.channel, lead=request_body.lead,
+                                             sequence_step=request_body.sequence_step)
         except ValueError as exc:  # the builder's own rejection of a message (e.g. an unknown channel)
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
         return SnapshotResponse(client_id=client_id, content_snapshot=json.loads(json.dumps(content, default=str)))
@@ -365,18 +361,3 @@ def _zone(name: str) -> ZoneInfo | None:
         return ZoneInfo(name)
     except Exception:  # ZoneInfoNotFoundError, ValueError for malformed keys, OSError for odd paths
         return None
-
-
-def _snapshot_builder() -> Any:
-    """The snapshot function, imported on first use (None when the module is absent)."""
-    import importlib
-
-    try:
-        module = importlib.import_module(SNAPSHOT_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name in (SNAPSHOT_MODULE, SNAPSHOT_MODULE.split(".")[0]):
-            return None
-        raise
-    return getattr(module, SNAPSHOT_FUNCTION, None)
-
-

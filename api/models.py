@@ -137,6 +137,7 @@ class SnapshotRequest(Strict):
     body: str = Field(max_length=50_000)
     channel: str = Field(min_length=1, max_length=32)
     lead: dict[str, Any] = Field(default_factory=dict, description="lead context (first_name, company, industry, ...)")
+    sequence_step: int | None = Field(default=None, ge=0, le=1_000)
 
 
 class SnapshotResponse(BaseModel):

@@ -23,7 +23,7 @@ import psycopg
 from convintel import settings as project_settings
 
 # Backfill of one client runs the learning job scoped to that client (the job of the same data path).
-JOB_FOR_KIND = {"learn": "learning", "backfill": "learning"}
+JOB_FOR_KIND = {"learn": "learning", "backfill": "backfill"}
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -393,13 +392,16 @@ def test_allocation_falls_back_to_the_client_time_zone_and_says_why_without_patt
     assert world.post(f"/clients/{world.bare}/allocate", world.key_a, json={"touches": 7}).status_code == 422
 
 
-def test_snapshot_route_is_wired_to_the_snapshot_builder(world: World) -> None:
-    response = world.post(f"/clients/{world.a}/snapshot", world.key_a,
-                          json={"subject": "Quick question", "body": "Hi Ana, more leads?", "channel": "email"})
-    if importlib.util.find_spec("detectors.snapshot") is None:
-        assert response.status_code == 501 and "detectors.snapshot" in response.json()["detail"]
-    else:
-        assert response.status_code == 200 and isinstance(response.json()["content_snapshot"], dict)
+def test_snapshot_route_returns_what_the_engines_builder_builds(world: World) -> None:
+    from detectors.snapshot import build_content_snapshot
+
+    message = {"subject": "Quick question", "body": "Hi Ana, sometimes more leads? Worth a chat this week?",
+               "channel": "email", "lead": {"first_name": "Ana", "company": "Acme"}, "sequence_step": 2}
+    response = world.post(f"/clients/{world.a}/snapshot", world.key_a, json=message)
+    assert response.status_code == 200
+    snapshot = response.json()["content_snapshot"]
+    assert snapshot == json.loads(json.dumps(build_content_snapshot(**message)))
+    assert snapshot["personalization"]["first_name"] is True and snapshot["sequence_step"] == 2
 
 
 # --- learning runs -------------------------------------------------------------------------------------
@@ -604,8 +606,7 @@ def test_fuzzing_every_operation_from_the_openapi_spec_finds_no_server_error(wor
                 kwargs["json"] = data.draw(st.one_of(*options))
             response = httpx.request(method.upper(), world.base + url, headers=_auth(key, {}), timeout=30, **kwargs)
             statuses.append(response.status_code)
-            not_installed = response.status_code == 501 and path.endswith("/snapshot")  # detectors.snapshot absent
-            assert response.status_code < 500 or not_installed, f"{method.upper()} {url} {kwargs} -> {response.status_code} {response.text}"
+            assert response.status_code < 500, f"{method.upper()} {url} {kwargs} -> {response.status_code} {response.text}"
 
         check()
 

@@ -12,6 +12,7 @@ from convintel.synth import generate
 from dagster_pipelines.assets.dbt import dbt_models
 from dagster_pipelines.definitions import defs
 from dagster_pipelines.resources import build_resources
+from support import dbt_or_fail
 
 AS_OF = datetime(2026, 6, 1, tzinfo=timezone.utc)
 
@@ -55,22 +56,27 @@ def test_dbt_assets_materialise_on_a_synthetic_world(db_url: str) -> None:
 def test_learning_job_runs_detector_shards_as_parallel_steps_under_the_multiprocess_executor(
     db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:
+    """The learning job as a deployment runs it (each step in its own process), limited to the WHO
+    detector over marts built beforehand, so that only the sharding is under test."""
     from dagster import build_reconstructable_job, execute_job, instance_for_test
 
     generate(db_url, clients=3, leads=3000, seed=12, as_of=AS_OF)
+    dbt_or_fail(["build", "--select", "+path:models/marts/who", "--indirect-selection", "cautious",
+                 "--exclude-resource-type", "test"], db_url, tmp_path / "target", schema="analytics")
     monkeypatch.setenv("DATABASE_URL", db_url)       # the definitions' resources read the environment
     monkeypatch.setenv("DBT_SCHEMA", "analytics")
     monkeypatch.setenv("CONVINTEL_LEARNING_SHARDS", "2")
-    with instance_for_test(temp_dir=str(tmp_path)) as instance:
+    (tmp_path / "dagster").mkdir()
+    with instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
         result = execute_job(
             build_reconstructable_job("dagster_pipelines.definitions", "resolved_job", reconstructable_kwargs={"name": "learning"}),
-            instance=instance,
+            instance=instance, asset_selection=[AssetKey("who_patterns")],
             run_config={"execution": {"config": {"multiprocess": {"max_concurrent": 2}}}},
         )
         assert result.success
         steps = {event.step_key for event in result.all_events if event.is_step_success}
-    assert {"who_patterns.who_detect_shard[shard_000]", "who_patterns.who_detect_shard[shard_001]"} <= steps
-    with psycopg.connect(db_url) as conn:
-        conn.execute("select set_config('app.client_ids', string_agg(id::text, ','), false) from clients")
-        stored = conn.execute("select count(*) from conversion_patterns where pattern_type = 'who'").fetchone()[0]
-    assert stored == 3
+        [materialisation] = result.get_asset_materialization_events()
+        metadata = {key: value.value for key, value in materialisation.materialization.metadata.items()}
+    assert steps == {"who_patterns.who_plan_shards", "who_patterns.who_combine_shards",
+                     "who_patterns.who_detect_shard[shard_000]", "who_patterns.who_detect_shard[shard_001]"}
+    assert (metadata["clients"], metadata["shards"], metadata["gate_passed"]) == (3, 2, 3)
