@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 from fastapi import Body, Depends, FastAPI, HTTPException, Request, Response, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api import engines, runs
@@ -336,6 +336,17 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             ],
             channels=vars(plan.channels), gaps=vars(plan.gaps), send_times=vars(plan.send_times),
         )
+
+    @app.get("/clients/{client_id}/report", response_class=HTMLResponse, tags=["patterns"],
+             responses={200: {"content": {"text/html": {}}, "description": "one self-contained HTML page"}})
+    def report(client_id: UUID, key: Annotated[ApiKey, Depends(current_key)]) -> HTMLResponse:
+        """The client's pattern report (charts with intervals and sample sizes, health, drift) as one
+        self-contained HTML page, read through the same row-level-secured role as every other read."""
+        from convintel.report import build_report_html  # first use only: the report renderer
+
+        with scoped(key, client_id) as conn:
+            page = build_report_html(conn, client_id, read_marts=False)
+        return HTMLResponse(page, headers={"Cache-Control": "private, no-store"})
 
     @app.post("/clients/{client_id}/snapshot", response_model=SnapshotResponse, tags=["engines"])
     def snapshot(client_id: UUID, request_body: SnapshotRequest,

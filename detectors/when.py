@@ -109,6 +109,8 @@ class WhenInputs:
     gaps: pd.DataFrame
     # avg_days_to_convert, median_days_to_convert, p80_days_to_convert, p95_days_to_convert (None without data)
     timing: dict[str, float | None] = field(default_factory=dict)
+    # columns: day (0 = Monday), hour, touches, bookings — the local day × hour grid behind a heat map
+    day_hour: pd.DataFrame | None = None
     # where local time came from: leads_timezone_{lead,client,default}, leads_{missing,invalid}_timezone,
     # client_timezone, has_valid_client_timezone
     timezones: dict[str, Any] = field(default_factory=dict)
@@ -157,6 +159,7 @@ def detect_when(
         "touch_hazard": to_records(hazard),
         "peak_converting_touch": peak_converting_touch(hazard),
         "converting_touch_distribution": converting_touch_distribution(inputs.hazard),
+        "day_hour_counts": day_hour_counts(inputs.day_hour),
         "avg_touches_to_convert": avg_touches_to_convert(inputs.hazard),
         "optimal_sequence_gaps": gaps,
         "sequence_gap_details": gap_details,
@@ -292,3 +295,13 @@ def conversion_timing(timing: dict[str, float | None], conversions: int) -> dict
         "sample": conversions,
         "measured_from": "first_touch",
     })
+
+
+def day_hour_counts(day_hour: pd.DataFrame | None) -> list[dict[str, int]]:
+    """Touches and bookings per local (day, hour) with any touch, in day then hour order: the raw grid
+    behind a heat map (descriptive; the ranked, position-adjusted effects are best_days/best_hours)."""
+    if day_hour is None or day_hour.empty:
+        return []
+    ordered = day_hour.sort_values(["day", "hour"])
+    return [{"day": int(r.day), "hour": int(r.hour), "touches": int(r.touches), "bookings": int(r.bookings)}
+            for r in ordered.itertuples(index=False)]

@@ -36,6 +36,7 @@ WHEN = {
     ],
     "best_hours": [{"category": 9, "rank": 2}, {"category": 14, "rank": 1}],
     "optimal_sequence_gaps": {"touch_1_to_2": 2, "touch_2_to_3": 4, "touch_3_to_4": 1, "touch_4_to_5": 6, "touch_5_to_6": 3},
+    "day_hour_counts": [{"day": 1, "hour": 14, "touches": 40, "bookings": 3}, {"day": 3, "hour": 9, "touches": 25, "bookings": 1}],
 }
 HOW = {
     "type": "how",
@@ -147,7 +148,7 @@ def test_health_and_openapi_docs(world: World) -> None:
     spec = world.get("/openapi.json").json()
     assert {"/patterns/{client_id}", "/patterns/{client_id}/{pattern_type}", "/patterns/learn", "/runs/{run_id}",
             "/patterns/backfill/{client_id}", "/clients/{client_id}/score", "/clients/{client_id}/allocate",
-            "/clients/{client_id}/snapshot", "/healthz"} <= set(spec["paths"])
+            "/clients/{client_id}/snapshot", "/clients/{client_id}/report", "/healthz"} <= set(spec["paths"])
     assert world.get("/docs").status_code == 200
 
 
@@ -198,8 +199,9 @@ def test_another_tenants_client_reads_as_not_found_through_every_endpoint(world:
         world.post(f"/clients/{b}/score", world.key_a, json={"components": LEAD_COMPONENTS}),
         world.post(f"/clients/{b}/allocate", world.key_a, json={}),
         world.post(f"/clients/{b}/snapshot", world.key_a, json={"body": "hi", "channel": "email"}),
+        world.get(f"/clients/{b}/report", world.key_a),
     ]
-    assert [c.status_code for c in calls] == [404] * 5
+    assert [c.status_code for c in calls] == [404] * 6
     assert {c.json()["detail"] for c in calls} == {"client not found"}
     # Same answer as a client that does not exist at all: nothing tells A that B exists.
     assert world.get(f"/patterns/{uuid.uuid4()}", world.key_a).json() == calls[0].json()
@@ -209,6 +211,19 @@ def test_another_tenants_client_reads_as_not_found_through_every_endpoint(world:
     # A lead of another client is not found either.
     lead_elsewhere = world.post(f"/clients/{world.a}/allocate", world.key_a, json={"lead_id": str(world.lead_ny)})
     assert lead_elsewhere.status_code == 404 and lead_elsewhere.json()["detail"] == "lead not found"
+
+
+def test_report_page_is_served_through_the_tenant_scope(world: World) -> None:
+    """The pattern report over HTTP: the stored WHEN grid is the heat map, the stored HOW channel is
+    shown, a client without patterns says so plainly, and nothing is fetched from the network."""
+    page = world.get(f"/clients/{world.a}/report", world.key_a)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "Tenant A" in page.text and "Tenant B" not in page.text
+    assert 'data-day="1" data-hour="14"' in page.text and 'data-touches="40"' in page.text
+    assert "src=\"http" not in page.text and "href=\"http" not in page.text
+    bare = world.get(f"/clients/{world.bare}/report", world.key_a)
+    assert bare.status_code == 200 and "no pattern stored yet" in bare.text
+    assert world.get(f"/clients/{world.a}/report").status_code == 401
 
 
 def test_the_database_role_alone_confines_a_session_to_its_clients(world: World) -> None:

@@ -180,3 +180,15 @@ def test_summary_lines_for_people(patterns: dict) -> None:
     assert lines[1] == "days        tuesday 7.61% adj (5.00% raw, n=200) · monday 6.70% adj (9.00% raw, n=200)"
     assert lines[3] == "hazard      1:3.0% 2:2.0% 3:5.0% 4:2.0% 5:1.3%; peak at touch 3"
     assert lines[5] == "gaps        1→2 1d, 2→3 3.3d, 3→4 4d, 4→5 14d, 5→6 7d (defaulted: touch_3_to_4, touch_5_to_6)"
+
+
+def test_day_hour_counts_are_the_grid_in_day_then_hour_order() -> None:
+    from detectors.when import day_hour_counts
+
+    grid = pd.DataFrame({"day": [2, 0, 0], "hour": [9, 14, 8], "touches": [30, 12, 40], "bookings": [1, 0, 3]})
+    assert day_hour_counts(grid) == [
+        {"day": 0, "hour": 8, "touches": 40, "bookings": 3},
+        {"day": 0, "hour": 14, "touches": 12, "bookings": 0},
+        {"day": 2, "hour": 9, "touches": 30, "bookings": 1},
+    ]
+    assert day_hour_counts(None) == [] and day_hour_counts(grid.iloc[0:0]) == []

@@ -97,8 +97,12 @@ def resolve_client(conn: psycopg.Connection, client: str | UUID) -> tuple[UUID, 
 
 
 def load_client_report(conn: psycopg.Connection, client: str | UUID, *, dbt_schema: str | None = None,
-                       now: datetime | None = None) -> ClientReport:
-    """Everything the report of one client shows, read in one transaction scoped to that client."""
+                       now: datetime | None = None, read_marts: bool = True) -> ClientReport:
+    """Everything the report of one client shows, read in one transaction scoped to that client.
+
+    ``read_marts=False`` reads the pattern tables only (what the API's row-level-secured role may read):
+    the heat map then comes from the stored WHEN pattern alone, and a missing type is not explained
+    with the marts' counts."""
     schema = dbt_schema or settings.dbt_schema()
     with conn.transaction():
         client_id, name = resolve_client(conn, client)
@@ -109,11 +113,14 @@ def load_client_report(conn: psycopg.Connection, client: str | UUID, *, dbt_sche
         report.patterns = _patterns(conn, client_id)
         report.drift = _drift(conn, client_id)
         report.health_run, report.health_findings = _health(conn, client_id)
-        if _has_relation(conn, schema, "fct_when_touches"):
+        report.heat_cells = _pattern_heat_cells(report.patterns.get("when"))
+        if report.heat_cells is None and read_marts and _has_relation(conn, schema, "fct_when_touches"):
             report.heat_cells = _heat_cells(conn, schema, client_id)
-        if report.missing_types:
+        if report.missing_types and read_marts:
             report.data_counts = _data_counts(conn, schema, client_id)
             report.gate_reasons = {t: gate_reason(t, report.data_counts) for t in report.missing_types}
+        elif report.missing_types:
+            report.gate_reasons = {t: NOT_STORED_REASON for t in report.missing_types}
         conn.execute("select set_config('app.client_ids', %s, true)", (previous_scope or "",))
     return report
 
@@ -201,6 +208,21 @@ def _health(conn: psycopg.Connection, client_id: UUID) -> tuple[dict[str, Any] |
 
 def _has_relation(conn: psycopg.Connection, schema: str, name: str) -> bool:
     return conn.execute("select to_regclass(%s) is not null", (f'"{schema}"."{name}"',)).fetchone()[0]
+
+
+NOT_STORED_REASON = "no pattern stored yet: too little data for this detector's minimum, or no learning run yet"
+
+
+def _pattern_heat_cells(stored: Any) -> dict[tuple[int, int], tuple[int, int]] | None:
+    """The WHEN pattern's own day × hour grid (``day_hour_counts``), or None when it has none."""
+    patterns = getattr(stored, "patterns", stored) if stored is not None else None
+    grid = patterns.get("day_hour_counts") if isinstance(patterns, dict) else None
+    if not isinstance(grid, list) or not grid:
+        return None
+    try:
+        return {(int(c["day"]), int(c["hour"])): (int(c["touches"]), int(c["bookings"])) for c in grid}
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _heat_cells(conn: psycopg.Connection, schema: str, client_id: UUID) -> dict[tuple[int, int], tuple[int, int]]:

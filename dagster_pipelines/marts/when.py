@@ -40,10 +40,16 @@ def load_when_inputs(conn: psycopg.Connection, schema: str, client_ids: Sequence
         "select client_id, gap_number, sequences, mean_days, median_days, p25_days, p75_days from {} where {} "
         "order by client_id, gap_number"
     ).format(mart(schema, "fct_when_sequence_gaps"), where), params)
+    day_hour = read_frame(conn, sql.SQL(
+        "select client_id, local_day_of_week as day, local_hour as hour, count(*) as touches, "
+        "count(*) filter (where is_converting_touch) as bookings from {} where {} group by 1, 2, 3 order by 1, 2, 3"
+    ).format(mart(schema, "fct_when_touches"), where), params)
+    to_numeric(day_hour, ["day", "hour", "touches", "bookings"])
     to_numeric(hazard, ["touch_number", "leads_reached", "bookings", "censored_after", "failed_after", "stale_after"])
     to_numeric(slots, ["slot", "touch_stratum", "touches", "bookings"])
     to_numeric(gaps, ["gap_number", "sequences", "mean_days", "median_days", "p25_days", "p75_days"])
     hazard_by, slots_by, gaps_by = split_by_client(hazard), split_by_client(slots), split_by_client(gaps)
+    day_hour_by = split_by_client(day_hour)
     for row in summary.to_dict("records"):
         client_id = row["client_id"]
         yield WhenInputs(
@@ -55,6 +61,7 @@ def load_when_inputs(conn: psycopg.Connection, schema: str, client_ids: Sequence
             hazard=hazard_by.get(client_id, empty_like(hazard)),
             slot_stats=slots_by.get(client_id, empty_like(slots)),
             gaps=gaps_by.get(client_id, empty_like(gaps)),
+            day_hour=day_hour_by.get(client_id, empty_like(day_hour)),
             timing={c: None if pd.isna(row[c]) else float(row[c]) for c in TIMING_COLUMNS},
             timezones={c: _plain(row[c]) for c in TIMEZONE_COLUMNS},
             time_basis=str(row["time_basis"]),
