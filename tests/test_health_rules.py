@@ -125,6 +125,11 @@ def test_drift_top_item_change_is_low_per_type_and_tolerant_of_missing_keys() ->
     assert [f.message for f in check_drift(pair("how", {"best_first_channel": "linkedin"}, {"best_first_channel": "email"}))] == [
         "best_first_channel changed: email → linkedin"]
     assert check_drift(pair("how", {}, {"best_first_channel": "email"})) == []
+    # The WHEN detector's own shape: the peak is an entry of the hazard table.
+    stored_before = {"peak_converting_touch": {"touch_number": 2, "hazard": 0.024, "bookings": 27}}
+    stored_after = {"peak_converting_touch": {"touch_number": 3, "hazard": 0.031, "bookings": 30}}
+    assert [(f.details["previous"], f.details["current"]) for f in check_drift(pair("when", stored_after, stored_before))] == [
+        ("2", "3")]
     assert check_drift(pair("what", {"pain_points": "garbage"}, {"pain_points": [1, 2]})) == []
 
 

@@ -241,7 +241,7 @@ def who_weights(patterns: Mapping[str, Any]) -> dict[str, float]:
 
 
 # Keys that name an entry of a ranking, in the order they are tried.
-_IDENTITY_KEYS = ("category", "bucket", "template", "pain_point", "cta", "angle", "channel", "day", "hour",
+_IDENTITY_KEYS = ("category", "bucket", "template", "pain_point", "cta", "angle", "channel", "day", "hour", "touch_number",
                   "touch", "name", "value")
 
 
