@@ -345,7 +345,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         from convintel.report import build_report_html  # first use only: the report renderer
 
         with scoped(key, client_id) as conn:
-            page = build_report_html(conn, client_id, read_marts=False)
+            page = build_report_html(conn, client_id, app_role=True)
         return HTMLResponse(page, headers={"Cache-Control": "private, no-store"})
 
     @app.post("/clients/{client_id}/snapshot", response_model=SnapshotResponse, tags=["engines"])

@@ -239,6 +239,12 @@ def test_the_database_role_alone_confines_a_session_to_its_clients(world: World)
         conn.execute("set local role convintel_app")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("select token_sha256 from api_keys")
+    for table in ("clients", "leads", "activities", "campaigns", "memberships"):  # only the scoped views
+        with psycopg.connect(world.url) as conn, conn.transaction():
+            conn.execute("set local role convintel_app")
+            conn.execute("select set_config('app.client_ids', %s, true)", (str(world.a),))
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(f"select count(*) from {table}")
 
 
 def test_keys_are_stored_hashed(world: World) -> None:

@@ -18,10 +18,10 @@ __all__ = ["ClientNotFound", "ClientReport", "build_report_html", "load_client_r
 
 
 def build_report_html(conn_or_url: psycopg.Connection | str, client: UUID | str, *, dbt_schema: str | None = None,
-                      now: datetime | None = None, read_marts: bool = True) -> str:
-    """The report page of one client (id or exact name); raises ``ClientNotFound``. ``read_marts=False``
-    reads only the pattern tables (the API's row-level-secured role)."""
+                      now: datetime | None = None, app_role: bool = False) -> str:
+    """The report page of one client (id or exact name); raises ``ClientNotFound``. ``app_role=True``
+    when the connection is the API's row-level-secured session (see ``load_client_report``)."""
     if isinstance(conn_or_url, str):
         with psycopg.connect(conn_or_url) as conn:
-            return render_report(load_client_report(conn, client, dbt_schema=dbt_schema, now=now, read_marts=read_marts))
-    return render_report(load_client_report(conn_or_url, client, dbt_schema=dbt_schema, now=now, read_marts=read_marts))
+            return render_report(load_client_report(conn, client, dbt_schema=dbt_schema, now=now, app_role=app_role))
+    return render_report(load_client_report(conn_or_url, client, dbt_schema=dbt_schema, now=now, app_role=app_role))

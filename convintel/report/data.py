@@ -79,33 +79,36 @@ class ClientReport:
         return [t for t in PATTERN_TYPES if t not in self.patterns]
 
 
-def resolve_client(conn: psycopg.Connection, client: str | UUID) -> tuple[UUID, str]:
-    """A client by id or exact name (names are not unique: an ambiguous name is an error)."""
+def resolve_client(conn: psycopg.Connection, client: str | UUID, *, app_role: bool = False) -> tuple[UUID, str]:
+    """A client by id or exact name (names are not unique: an ambiguous name is an error). ``app_role``:
+    the session is the API's convintel_app, which reads clients through the scoped view only."""
+    clients = "convintel_api_clients" if app_role else "clients"
     try:
         client_id = client if isinstance(client, UUID) else UUID(str(client))
     except ValueError:
-        rows = conn.execute("select id, name from clients where name = %s order by id", (str(client),)).fetchall()
+        rows = conn.execute(f"select id, name from {clients} where name = %s order by id", (str(client),)).fetchall()
         if len(rows) > 1:
             raise ClientNotFound(f"{len(rows)} clients are named {client!r}: use the id") from None
         if rows:
             return rows[0][0], rows[0][1]
         raise ClientNotFound(f"no client with id or name {client!r}") from None
-    row = conn.execute("select id, name from clients where id = %s", (client_id,)).fetchone()
+    row = conn.execute(f"select id, name from {clients} where id = %s", (client_id,)).fetchone()
     if row is None:
         raise ClientNotFound(f"no client with id {client_id}")
     return row[0], row[1]
 
 
 def load_client_report(conn: psycopg.Connection, client: str | UUID, *, dbt_schema: str | None = None,
-                       now: datetime | None = None, read_marts: bool = True) -> ClientReport:
+                       now: datetime | None = None, app_role: bool = False) -> ClientReport:
     """Everything the report of one client shows, read in one transaction scoped to that client.
 
-    ``read_marts=False`` reads the pattern tables only (what the API's row-level-secured role may read):
-    the heat map then comes from the stored WHEN pattern alone, and a missing type is not explained
-    with the marts' counts."""
+    ``app_role=True``: the session is the API's row-level-secured convintel_app, already scoped to the
+    client; only the pattern tables and the scoped client view are read (the heat map then comes from
+    the stored WHEN pattern alone, and a missing type is not explained with the marts' counts)."""
+    read_marts = not app_role
     schema = dbt_schema or settings.dbt_schema()
     with conn.transaction():
-        client_id, name = resolve_client(conn, client)
+        client_id, name = resolve_client(conn, client, app_role=app_role)
         # Transaction-local; restored at the end in case the caller's own transaction continues after us.
         previous_scope = conn.execute("select current_setting('app.client_ids', true)").fetchone()[0]
         conn.execute("select set_config('app.client_ids', %s, true)", (str(client_id),))
