@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import subprocess
+import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from convintel.dbt import run_dbt
@@ -16,3 +18,29 @@ def dbt_or_fail(args: list[str], url: str, target: Path, schema: str = "analytic
         return run_dbt(args, url, schema=schema, capture=True, target_path=target)
     except subprocess.CalledProcessError as exc:
         pytest.fail(f"dbt {' '.join(args)} failed:\n{exc.stdout}\n{exc.stderr}")
+
+
+def learn_all(url: str, **scope):
+    """A learning run (dbt build, every detector, the store) through Dagster, in process; must succeed."""
+    from dagster import materialize
+
+    from dagster_pipelines.assets.dbt import dbt_models
+    from dagster_pipelines.assets.patterns import DETECTOR_ASSETS, conversion_patterns
+    from dagster_pipelines.resources import build_resources
+
+    result = materialize([dbt_models, *DETECTOR_ASSETS, conversion_patterns], resources=build_resources(url, "analytics", **scope))
+    assert result.success
+    return result
+
+
+def run_metadata(result, asset: str) -> dict:
+    """The metadata of the run's materialisation of ``asset`` (graph-backed or not)."""
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
+    return {key: value.value for key, value in event.materialization.metadata.items()}
+
+
+def stored_patterns(conn: psycopg.Connection, client_ids: list[uuid.UUID]) -> dict:
+    """(client, type) -> (patterns without computed_at, sample size, confidence), read in the clients' scope."""
+    conn.execute("select set_config('app.client_ids', %s, false)", (",".join(map(str, client_ids)),))
+    rows = conn.execute("select client_id, pattern_type, patterns, sample_size, confidence from conversion_patterns").fetchall()
+    return {(r[0], r[1]): ({k: v for k, v in r[2].items() if k != "computed_at"}, r[3], r[4]) for r in rows}

@@ -4,43 +4,22 @@ The assertions on stored rows and history follow the WHO pattern; the run includ
 from __future__ import annotations
 
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import psycopg
 import pytest
-from dagster import materialize
 
 from convintel.badrows import insert_bad_rows
 from convintel.synth import generate
-from dagster_pipelines.assets.dbt import dbt_models
-from dagster_pipelines.assets.patterns import DETECTOR_ASSETS, DETECTORS, conversion_patterns
+from dagster_pipelines.assets.patterns import DETECTORS
 from dagster_pipelines.pattern_store import store_client_results
-from dagster_pipelines.resources import build_resources
 from detectors.result import DetectorResult
+from support import learn_all, run_metadata, stored_patterns
 
 AS_OF = datetime(2026, 6, 1, tzinfo=timezone.utc)
 PREVIOUS = {"type": "who", "note": "stored by an earlier run"}
 
 pytestmark = pytest.mark.slow
-
-
-def _learn(url: str, **scope):
-    result = materialize([dbt_models, *DETECTOR_ASSETS, conversion_patterns], resources=build_resources(url, "analytics", **scope))
-    assert result.success
-    return result
-
-
-def _metadata(result, asset: str) -> dict:
-    """The metadata of the run's materialisation of ``asset`` (graph-backed or not)."""
-    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
-    return {key: value.value for key, value in event.materialization.metadata.items()}
-
-
-def _stored(conn: psycopg.Connection, client_ids: list[uuid.UUID]) -> dict:
-    conn.execute("select set_config('app.client_ids', %s, false)", (",".join(map(str, client_ids)),))
-    rows = conn.execute("select client_id, pattern_type, patterns, sample_size, confidence from conversion_patterns").fetchall()
-    return {(r[0], r[1]): ({k: v for k, v in r[2].items() if k != "computed_at"}, r[3], r[4]) for r in rows}
 
 
 def test_learning_stores_who_patterns_reruns_identically_and_keeps_patterns_behind_a_failed_gate(db_url: str) -> None:
@@ -55,9 +34,9 @@ def test_learning_stores_who_patterns_reruns_identically_and_keeps_patterns_behi
                              run_id=uuid.uuid4(), computed_at=AS_OF)
     insert_bad_rows(db_url, base_time=AS_OF)  # its own client: the exclusions show in the run's metadata
 
-    first = _learn(db_url)
+    first = learn_all(db_url)
     with psycopg.connect(db_url, autocommit=True) as conn:
-        after_first = _stored(conn, clients)
+        after_first = stored_patterns(conn, clients)
         history_first = conn.execute("select client_id, pattern_type, count(*) from conversion_pattern_history "
                                      "where pattern_type = 'who' group by 1, 2").fetchall()
     big = [c for c in clients if c != small]
@@ -65,20 +44,20 @@ def test_learning_stores_who_patterns_reruns_identically_and_keeps_patterns_behi
     assert all(after_first[(c, "who")][0]["type"] == "who" and after_first[(c, "who")][1] > 30 for c in big)
     assert after_first[(small, "who")] == (PREVIOUS, 40, 0.5)
 
-    metadata = _metadata(first, "conversion_patterns")
-    gate_passed = sum(_metadata(first, spec.asset_name)["gate_passed"] for spec in DETECTORS)
+    metadata = run_metadata(first, "conversion_patterns")
+    gate_passed = sum(run_metadata(first, spec.asset_name)["gate_passed"] for spec in DETECTORS)
     assert metadata["patterns_stored"] == gate_passed and metadata["patterns_kept_previous"] == 1
     with psycopg.connect(db_url) as conn:
         excluded = conn.execute("select sum(row_count) from analytics.fct_data_quality_exclusions").fetchone()[0]
     assert metadata["excluded_rows"] == excluded > 0 and "| activities |" in metadata["exclusions_by_reason"]
-    detector_metadata = _metadata(first, "who_patterns")
+    detector_metadata = run_metadata(first, "who_patterns")
     assert (detector_metadata["clients"], detector_metadata["gate_failed"], detector_metadata["shards"]) == (4, 2, 4)
 
-    second = _learn(db_url, shards=2)  # another split of the clients changes nothing
-    assert _metadata(second, "who_patterns")["shards"] == 2
+    second = learn_all(db_url, shards=2)  # another split of the clients changes nothing
+    assert run_metadata(second, "who_patterns")["shards"] == 2
     assert second.run_id != first.run_id
     with psycopg.connect(db_url, autocommit=True) as conn:
-        after_second = _stored(conn, clients)
+        after_second = stored_patterns(conn, clients)
         history_second = conn.execute(
             "select client_id, pattern_type, count(*), count(distinct run_id) from conversion_pattern_history "
             "where pattern_type = 'who' group by 1, 2").fetchall()
@@ -92,7 +71,7 @@ def test_learning_stores_who_patterns_reruns_identically_and_keeps_patterns_behi
 
 def test_patterns_and_stored_rows_share_the_run_timestamp(db_url: str) -> None:
     generate(db_url, clients=1, leads=1500, seed=23, as_of=AS_OF)
-    _learn(db_url)
+    learn_all(db_url)
     with psycopg.connect(db_url) as conn:
         client = conn.execute("select id from clients").fetchone()[0]
         conn.execute("select set_config('app.client_ids', %s, false)", (str(client),))
@@ -101,31 +80,3 @@ def test_patterns_and_stored_rows_share_the_run_timestamp(db_url: str) -> None:
             "from conversion_patterns p join conversion_pattern_history h using (client_id, pattern_type)"
         ).fetchone()
     assert json_time == row_time == history_time
-
-
-def test_learning_scope_limits_the_run_to_the_chosen_clients(db_url: str) -> None:
-    generate(db_url, clients=2, leads=3000, seed=24, as_of=AS_OF)
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        chosen, other = [row[0] for row in conn.execute("select id from clients order by id")]
-    result = _learn(db_url, client_ids=[str(chosen)], shards=8)
-    assert (_metadata(result, "who_patterns")["clients"], _metadata(result, "who_patterns")["shards"]) == (1, 1)
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        assert {client for client, _ in _stored(conn, [chosen, other])} == {chosen}
-
-
-def test_two_learning_runs_at_once_neither_corrupt_nor_duplicate(db_url: str) -> None:
-    """Both runs build dbt (serialised by the schema's build lock) and store (serialised per client):
-    afterwards one pattern per client and type, two history rows from two runs, identical patterns."""
-    generate(db_url, clients=2, leads=3000, seed=25, as_of=AS_OF)
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        clients = [row[0] for row in conn.execute("select id from clients order by id")]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        runs = list(pool.map(lambda _: _learn(db_url), range(2)))
-    assert runs[0].run_id != runs[1].run_id
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        stored = _stored(conn, clients)
-        history = conn.execute(
-            "select client_id, pattern_type, count(*), count(distinct run_id), count(distinct patterns - 'computed_at') "
-            "from conversion_pattern_history group by 1, 2").fetchall()
-    assert {(c, "who") for c in clients} <= set(stored)
-    assert {(c, t): (n, r, p) for c, t, n, r, p in history} == {key: (2, 2, 1) for key in stored}
