@@ -17,8 +17,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-# One formula, one place: the ALS constants of the WHO weights module (imported once at start-up).
-from detectors.who_weights import COMPONENT_MAX, COMPONENTS, DEFAULT_WEIGHTS, RISK_MAX
+# One formula, one place: the ALS score's shape (detectors.als imports nothing numerical: cheap start-up).
+from detectors.als import COMPONENT_MAX, COMPONENTS, DEFAULT_WEIGHTS, RISK_MAX
 
 LEARNED_FROM = 0.7
 BLEND_FROM = 0.5

@@ -94,14 +94,9 @@ from scipy import optimize, special, stats
 
 # --- constants --------------------------------------------------------------------------------------
 
-COMPONENTS: tuple[str, ...] = ("data_quality", "authority", "company_fit", "timing")
-COMPONENT_MAX: dict[str, int] = {"data_quality": 20, "authority": 25, "company_fit": 25, "timing": 15}
-RISK_MAX = 15
-DEFAULT_WEIGHTS: dict[str, float] = {"data_quality": 0.20, "authority": 0.25, "company_fit": 0.25, "timing": 0.15}
-
-WEIGHT_MIN = 0.05
-WEIGHT_MAX = 0.50
-WEIGHT_SUM = 0.85            # risk keeps the remaining 0.15
+# The score's shape lives in detectors.als (importable without numpy/scipy); re-exported here.
+from detectors.als import (COMPONENT_MAX, COMPONENTS, DEFAULT_WEIGHTS, RISK_MAX,  # noqa: E402,F401
+                           WEIGHT_MAX, WEIGHT_MIN, WEIGHT_SUM)
 WEIGHT_DECIMALS = 4
 SCORE_DECIMALS = 9           # removes floating-point noise so equal scores tie exactly
 

@@ -71,14 +71,16 @@ def test_first_channel_overrides_the_winning_sequence_start_and_sequences_fill_u
     assert [t.channel for t in blended_low.touches] == ["email", "linkedin"] and blended_low.channels.source == "default"
 
 
-def test_the_api_imports_no_orchestration_or_dbt_modules() -> None:
-    """Serving must not pay for Dagster, dbt or Great Expectations (runs happen in a worker process)."""
+def test_the_api_imports_no_orchestration_dbt_or_numerical_modules() -> None:
+    """Serving must not pay for Dagster, dbt or Great Expectations (runs happen in a worker process), nor
+    for numpy/pandas/scipy (the report and snapshot routes import what they need on first use)."""
     code = (
         "import sys\n"
         "from api.app import create_app\n"
         "from api.settings import ApiSettings\n"
         "create_app(ApiSettings(database_url='postgresql://nobody@127.0.0.1:1/none'))\n"
-        "print(sorted(m for m in ('dagster', 'dbt', 'great_expectations', 'dagster_dbt') if m in sys.modules))\n"
+        "print(sorted(m for m in ('dagster', 'dbt', 'great_expectations', 'dagster_dbt', 'numpy', 'pandas', 'scipy')\n"
+        "             if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

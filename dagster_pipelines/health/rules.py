@@ -40,7 +40,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from detectors.result import PATTERN_TYPES, PatternType
-from detectors.who_weights import COMPONENTS as WHO_WEIGHT_COMPONENTS
+from detectors.als import COMPONENTS as WHO_WEIGHT_COMPONENTS
 
 Severity = Literal["high", "medium", "low"]
 SEVERITIES: tuple[Severity, ...] = ("high", "medium", "low")
