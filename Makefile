@@ -80,3 +80,10 @@ test: venv postgres chromium
 clean:
 	-@test -x $(BIN)/convintel && $(BIN)/convintel db down
 	rm -rf .convintel dbt_project/target dbt_project/logs
+
+# Issue 11 benchmark: stages of the learning path at growing sizes beside the grouped-scan floor.
+# BENCH_SIZES = leads:clients pairs (default 10k over 10 and 100k over 100 clients).
+BENCH_SIZES ?= 10000:10,100000:100
+.PHONY: bench
+bench: db migrate manifest
+	$(BIN)/python -m bench.run --sizes $(BENCH_SIZES)

@@ -1,0 +1,76 @@
+"""One benchmark stage in its own process, so that its peak memory is its own: ``python -m bench.stage
+STAGE URL SCHEMA [ARG]``. Prints one JSON line: the stage's wall time measured inside the process (imports
+excluded), what it processed, and ``peak_mib`` — the max RSS of this process or of the child it ran
+(dbt), whichever is larger."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime, timezone
+
+
+def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
+    import psycopg
+
+    if stage == "synth":
+        from convintel.synth import generate
+
+        leads, clients, seed = (int(x) for x in arg.split(":"))
+        started = time.perf_counter()
+        summary = generate(url, clients=clients, leads=leads, seed=seed, as_of=datetime(2026, 6, 1, tzinfo=timezone.utc))
+        return {"seconds": time.perf_counter() - started, "touches": summary.outbound_touches}
+    if stage == "dbt":
+        from convintel.dbt import run_dbt
+
+        started = time.perf_counter()
+        run_dbt(["build", "--vars", json.dumps({"as_of": "2026-06-01T00:00:00+00:00"}), "--quiet"], url, schema=schema,
+                capture=True)
+        return {"seconds": time.perf_counter() - started}
+    if stage == "floor":
+        # The floor: one grouped scan of activities — what any learning run must at least read.
+        with psycopg.connect(url) as conn:
+            started = time.perf_counter()
+            groups = conn.execute(
+                "select count(*) from (select client_id, channel, action, count(*) from activities group by 1, 2, 3) g"
+            ).fetchone()[0]
+            return {"seconds": time.perf_counter() - started, "groups": groups}
+    if stage.startswith("detect:"):
+        from dagster_pipelines.assets.patterns import DETECTORS
+
+        [spec] = [s for s in DETECTORS if s.pattern_type == stage.split(":", 1)[1]]
+        with psycopg.connect(url) as conn:
+            started = time.perf_counter()
+            results = spec.run(conn, schema, [], datetime.now(timezone.utc).replace(microsecond=0))
+            return {"seconds": time.perf_counter() - started, "clients": len(results),
+                    "gate_passed": sum(r.patterns is not None for r in results)}
+    if stage == "store":
+        import uuid
+
+        from dagster_pipelines.assets.patterns import DETECTORS
+        from dagster_pipelines.pattern_store import store_client_results
+
+        computed_at = datetime.now(timezone.utc).replace(microsecond=0)
+        with psycopg.connect(url) as conn:
+            results = [r for spec in DETECTORS for r in spec.run(conn, schema, [], computed_at)]
+        by_client: dict = {}
+        for result in results:
+            by_client.setdefault(result.client_id, []).append(result)
+        with psycopg.connect(url, autocommit=True) as conn:
+            started = time.perf_counter()
+            run_id = uuid.uuid4()
+            for client_id, client_results in sorted(by_client.items()):
+                store_client_results(conn, client_id, client_results, run_id=run_id, computed_at=computed_at)
+            return {"seconds": time.perf_counter() - started, "clients": len(by_client)}
+    raise SystemExit(f"unknown stage {stage!r}")
+
+
+def _peak_mib() -> int:
+    import resource
+
+    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) // 1024
+
+
+if __name__ == "__main__":
+    print(json.dumps({**main(*sys.argv[1:5]), "peak_mib": _peak_mib()}))
