@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Optional

@@ -44,3 +44,20 @@ def stored_patterns(conn: psycopg.Connection, client_ids: list[uuid.UUID]) -> di
     conn.execute("select set_config('app.client_ids', %s, false)", (",".join(map(str, client_ids)),))
     rows = conn.execute("select client_id, pattern_type, patterns, sample_size, confidence from conversion_patterns").fetchall()
     return {(r[0], r[1]): ({k: v for k, v in r[2].items() if k != "computed_at"}, r[3], r[4]) for r in rows}
+
+
+def generate_worlds(url: str, folder: Path, specs: list[tuple], as_of) -> dict[str, tuple[str, int, dict]]:
+    """Several synthetic worlds in one database: ``specs`` are ``(world, seed, clients, leads, null_world[,
+    generate keyword options])``; returns each client's ``(world, seed, truth entry)`` by client id."""
+    import json
+
+    from convintel.synth import generate
+
+    truth: dict[str, tuple[str, int, dict]] = {}
+    for world, seed, clients, leads, null_world, *options in specs:
+        path = folder / f"truth_{seed}.json"
+        generate(url, clients=clients, leads=leads, seed=seed, null_world=null_world, truth_path=path, as_of=as_of,
+                 **(options[0] if options else {}))
+        for entry in json.loads(path.read_text())["clients"]:
+            truth[entry["client_id"]] = (world, seed, entry)
+    return truth

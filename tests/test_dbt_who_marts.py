@@ -12,7 +12,6 @@ import json
 from collections.abc import Iterator
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import psycopg
 import pytest

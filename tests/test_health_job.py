@@ -8,7 +8,6 @@ the dbt suite is tested elsewhere). Each test then plants pattern rows directly 
 
 from __future__ import annotations
 
-import copy
 import json
 import uuid
 from collections.abc import Iterator

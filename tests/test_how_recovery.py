@@ -30,11 +30,10 @@ import psycopg
 import pytest
 from scipy import stats
 
-from convintel.synth import generate
 from dagster_pipelines.marts.how import load_how_inputs
 from detectors.how import CHANNEL_COUNT_BUCKETS, HowInputs, detect_how
 from detectors.result import DetectorResult
-from support import dbt_or_fail
+from support import dbt_or_fail, generate_worlds
 
 pytestmark = pytest.mark.slow
 
@@ -71,19 +70,14 @@ def clients(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> lis
     specs = [("effects", EFFECT_SEED, EFFECT_CLIENTS, EFFECT_LEADS, False)]
     specs += [("null", seed, NULL_CLIENTS_PER_SEED, NULL_LEADS_PER_SEED, True) for seed in NULL_SEEDS]
     specs += [("tiny", TINY_SEED, 1, TINY_LEADS, False)]
-    truth: dict[str, tuple[str, dict]] = {}
-    for world, seed, count, leads, null_world in specs:
-        path = tmp / f"truth_{seed}.json"
-        generate(url, clients=count, leads=leads, seed=seed, null_world=null_world, truth_path=path, as_of=AS_OF)
-        for entry in json.loads(path.read_text())["clients"]:
-            truth[entry["client_id"]] = (world, entry)
+    truth = generate_worlds(url, tmp, specs, AS_OF)
     dbt_or_fail(["build", "--select", DBT_SELECTION, "--indirect-selection", "empty", "--vars", DBT_VARS],
                 url, tmp / "target", schema=SCHEMA)
     with psycopg.connect(url) as conn:
         inputs = list(load_how_inputs(conn, SCHEMA))
     result = []
     for item in inputs:
-        world, entry = truth[str(item.client_id)]
+        world, _, entry = truth[str(item.client_id)]
         result.append(Client(world, entry, item, detect_how(item, computed_at=AS_OF)))
     assert {str(c.inputs.client_id) for c in result} == set(truth)
     return result

@@ -7,7 +7,7 @@ import uuid
 import psycopg
 import pytest
 
-from convintel.migrate import Migration, MigrationError, applied, discover, migrate
+from convintel.migrate import MigrationError, applied, discover, migrate
 
 T0 = "2026-03-02 09:00:00+00"  # a Monday
 

@@ -24,11 +24,10 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from convintel.synth import generate
 from dagster_pipelines.marts.what import load_what_inputs
 from detectors.snapshot import build_content_snapshot, extract_features
 from detectors.what import LABEL_FAMILY, MIN_CONVERSIONS, detect_what
-from support import dbt_or_fail
+from support import dbt_or_fail, generate_worlds
 
 pytestmark = pytest.mark.slow
 
@@ -139,16 +138,10 @@ def insert_hand_made(url: str) -> None:
 def built(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
     url = module_db_url
     tmp = tmp_path_factory.mktemp("what")
-    truth: dict[str, tuple[str, dict]] = {}
-    specs = [("effects", EFFECT_SEED, EFFECT_CLIENTS, EFFECT_LEADS, False, PEAK_TEMPLATE)]
-    specs += [("null", seed, NULL_CLIENTS, NULL_LEADS, True, None) for seed in NULL_SEEDS]
-    specs += [("tiny", TINY_SEED, 1, 30, False, None)]
-    for world, seed, clients, leads, null_world, peak in specs:
-        path = tmp / f"truth_{seed}.json"
-        generate(url, clients=clients, leads=leads, seed=seed, null_world=null_world, truth_path=path, as_of=AS_OF,
-                 peak_touch_template=peak)
-        for entry in json.loads(path.read_text())["clients"]:
-            truth[entry["client_id"]] = (world, entry)
+    specs = [("effects", EFFECT_SEED, EFFECT_CLIENTS, EFFECT_LEADS, False, {"peak_touch_template": PEAK_TEMPLATE})]
+    specs += [("null", seed, NULL_CLIENTS, NULL_LEADS, True) for seed in NULL_SEEDS]
+    specs += [("tiny", TINY_SEED, 1, 30, False)]
+    truth = {cid: (world, entry) for cid, (world, _, entry) in generate_worlds(url, tmp, specs, AS_OF).items()}
     insert_hand_made(url)
     dbt_or_fail(["build", "--vars", DBT_VARS], url, tmp / "target", schema=SCHEMA)
     with psycopg.connect(url) as conn:

@@ -28,12 +28,11 @@ import psycopg
 import pytest
 from scipy import stats
 
-from convintel.synth import generate
 from convintel.synth.model import BASELINE_PROBABILITY, NULL_PROBABILITY
 from dagster_pipelines.marts.when import load_when_inputs
 from detectors.result import DetectorResult
 from detectors.when import DAY_NAMES, WhenInputs, detect_when
-from support import dbt_or_fail
+from support import dbt_or_fail, generate_worlds
 from test_when_marts import WHEN_SELECTION
 
 pytestmark = pytest.mark.slow
@@ -66,17 +65,12 @@ def worlds(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict
     tmp = tmp_path_factory.mktemp("when_recovery")
     specs = [("effects", EFFECT_SEED, EFFECT_CLIENTS, EFFECT_LEADS, False)]
     specs += [("null", seed, NULL_CLIENTS_PER_SEED, NULL_LEADS_PER_SEED, True) for seed in NULL_SEEDS]
-    truth: dict[str, tuple[str, dict]] = {}
-    for world, seed, clients, leads, null_world in specs:
-        path = tmp / f"truth_{seed}.json"
-        generate(url, clients=clients, leads=leads, seed=seed, null_world=null_world, truth_path=path, as_of=AS_OF)
-        for entry in json.loads(path.read_text())["clients"]:
-            truth[entry["client_id"]] = (world, entry)
+    truth = generate_worlds(url, tmp, specs, AS_OF)
     dbt_or_fail(["build", "--vars", DBT_VARS, *WHEN_SELECTION], url, tmp / "target", schema=SCHEMA)
     by_world: dict[str, list[Client]] = {"effects": [], "null": []}
     with psycopg.connect(url) as conn:
         for item in load_when_inputs(conn, SCHEMA):
-            world, entry = truth.pop(str(item.client_id))
+            world, _, entry = truth.pop(str(item.client_id))
             by_world[world].append(Client(world, entry, item, detect_when(item, computed_at=AS_OF)))
     assert not truth, f"clients missing from the WHEN marts: {sorted(truth)}"
     assert len(by_world["effects"]) == EFFECT_CLIENTS

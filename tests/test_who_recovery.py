@@ -47,12 +47,11 @@ import psycopg
 import pytest
 from scipy import stats
 
-from convintel.synth import generate
 from dagster_pipelines.marts.who import load_who_inputs
 from detectors.result import DetectorResult
 from detectors.who import MIN_CONVERSIONS, WhoInputs, detect_who
 from detectors.who_weights import COMPONENT_MAX, COMPONENTS, DEFAULT_WEIGHTS, WEIGHT_SUM, als_score
-from support import dbt_or_fail
+from support import dbt_or_fail, generate_worlds
 
 pytestmark = pytest.mark.slow
 
@@ -106,12 +105,7 @@ def worlds(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict
     specs = [("effects", EFFECT_SEED, EFFECT_CLIENTS, EFFECT_LEADS, False)]
     specs += [("null", seed, NULL_CLIENTS_PER_SEED, NULL_LEADS_PER_SEED, True) for seed in NULL_SEEDS]
     specs += [("tiny", TINY_SEED, 1, TINY_LEADS, False)]
-    truth: dict[str, tuple[str, int, dict]] = {}
-    for world, seed, clients, leads, null_world in specs:
-        path = tmp / f"truth_{seed}.json"
-        generate(url, clients=clients, leads=leads, seed=seed, null_world=null_world, truth_path=path, as_of=AS_OF)
-        for entry in json.loads(path.read_text())["clients"]:
-            truth[entry["client_id"]] = (world, seed, entry)
+    truth = generate_worlds(url, tmp, specs, AS_OF)
     dbt_or_fail(["build", "--select", "+path:models/marts/who", "--indirect-selection", "cautious", "--vars", DBT_VARS], url, tmp / "target", schema=SCHEMA)
     with psycopg.connect(url) as conn:
         inputs = list(load_who_inputs(conn, SCHEMA))

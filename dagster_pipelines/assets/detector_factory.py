@@ -110,6 +110,18 @@ def run_timestamp(context: OpExecutionContext) -> datetime:
     return created.astimezone(timezone.utc).replace(microsecond=0)
 
 
+def findings_table(results: list[DetectorResult], columns: dict[str, Callable[[dict[str, Any]], object]],
+                   limit: int = 20) -> str:
+    """The top findings of passed results as a markdown table for asset metadata: one row per client
+    (the first ``limit``), one column per ``columns`` entry, computed from the client's pattern."""
+    header = ["client", *columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for result in results[:limit]:
+        cells = [str(result.client_id), *(str(column(result.patterns)) for column in columns.values())]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def top_ranked(entries: list[dict], key: str = "category") -> str:
     """The rank-1 entry of a ranking as 'name rate (n=…)', or '-' when nothing is ranked."""
     ranked = [e for e in entries if e.get("rank") == 1]

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import psycopg
 
-from dagster_pipelines.assets.detector_factory import DetectorSpec, detector_asset
+from dagster_pipelines.assets.detector_factory import DetectorSpec, detector_asset, findings_table
 from dagster_pipelines.marts.how import HOW_MARTS, load_how_inputs
 from detectors.how import CHANNEL_COUNT_BUCKETS, detect_how
 from detectors.result import DetectorResult
@@ -26,16 +26,12 @@ def _lift(entry: dict[str, Any] | None) -> str:
 
 
 def how_findings(results: list[DetectorResult], limit: int = 20) -> str:
-    lines = ["| client | best first channel | optimal channel count | winning sequences | largest removal effect |",
-             "|---|---|---|---|---|"]
-    for result in results[:limit]:
-        p = result.patterns
-        winning = sum(1 for s in p["winning_sequences"] if s["label"] == "winning")
-        lines.append(
-            f"| {result.client_id} | {p['best_first_channel'] or '-'} | {p['optimal_channel_count'] or '-'} | {winning} | "
-            f"{p['markov_attribution']['largest_removal_effect'] or '-'} |"
-        )
-    return "\n".join(lines)
+    return findings_table(results, {
+        "best first channel": lambda p: p["best_first_channel"] or "-",
+        "optimal channel count": lambda p: p["optimal_channel_count"] or "-",
+        "winning sequences": lambda p: sum(1 for s in p["winning_sequences"] if s["label"] == "winning"),
+        "largest removal effect": lambda p: p["markov_attribution"]["largest_removal_effect"] or "-",
+    }, limit)
 
 
 def how_summary_lines(patterns: dict[str, Any]) -> list[str]:

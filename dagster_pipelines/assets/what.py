@@ -7,7 +7,7 @@ from uuid import UUID
 
 import psycopg
 
-from dagster_pipelines.assets.detector_factory import DetectorSpec, detector_asset, ranked_entries, top_ranked
+from dagster_pipelines.assets.detector_factory import DetectorSpec, detector_asset, findings_table, ranked_entries, top_ranked
 from dagster_pipelines.marts.what import WHAT_MARTS, load_what_inputs
 from detectors.result import DetectorResult
 from detectors.what import detect_what
@@ -18,18 +18,14 @@ def run_what(conn: psycopg.Connection, schema: str, client_ids: Sequence[UUID], 
 
 
 def what_findings(results: list[DetectorResult], limit: int = 20) -> str:
-    lines = ["| client | top subject | top pain point | top CTA type | email length | left out (open / no content) |",
-             "|---|---|---|---|---|---|"]
-    for result in results[:limit]:
-        p = result.patterns
-        email = p["optimal_length"]["email"] or {}
-        left_out = p.get("exclusions", {})
-        lines.append(
-            f"| {result.client_id} | {top_ranked(p['subject_patterns']['rankings'])} | "
-            f"{top_ranked(p['pain_points']['rankings'])} | {top_ranked(p['ctas']['by_type'])} | {email.get('bin', '-')} | "
-            f"{left_out.get('censored_touches', 0)} / {left_out.get('touches_without_content', 0)} |"
-        )
-    return "\n".join(lines)
+    return findings_table(results, {
+        "top subject": lambda p: top_ranked(p["subject_patterns"]["rankings"]),
+        "top pain point": lambda p: top_ranked(p["pain_points"]["rankings"]),
+        "top CTA type": lambda p: top_ranked(p["ctas"]["by_type"]),
+        "email length": lambda p: (p["optimal_length"]["email"] or {}).get("bin", "-"),
+        "left out (open / no content)": lambda p: f"{p.get('exclusions', {}).get('censored_touches', 0)} / "
+                                                  f"{p.get('exclusions', {}).get('touches_without_content', 0)}",
+    }, limit)
 
 
 def _labelled_names(entries: list[dict]) -> str:

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import psycopg
 
-from dagster_pipelines.assets.detector_factory import DetectorSpec, detector_asset
+from dagster_pipelines.assets.detector_factory import DetectorSpec, detector_asset, findings_table
 from dagster_pipelines.marts.when import WHEN_MARTS, load_when_inputs
 from detectors.result import DetectorResult
 from detectors.when import detect_when
@@ -26,15 +26,12 @@ def _top_slot(entries: list[dict], key: str) -> str:
 
 
 def when_findings(results: list[DetectorResult], limit: int = 20) -> str:
-    lines = ["| client | best day | best hour | peak touch | median days to book |", "|---|---|---|---|---|"]
-    for result in results[:limit]:
-        p = result.patterns
-        peak = p["peak_converting_touch"]
-        lines.append(
-            f"| {result.client_id} | {_top_slot(p['best_days'], 'day')} | {_top_slot(p['best_hours'], 'hour')} | "
-            f"{peak['touch_number'] if peak else '-'} | {p['conversion_timing']['median_days_to_convert']} |"
-        )
-    return "\n".join(lines)
+    return findings_table(results, {
+        "best day": lambda p: _top_slot(p["best_days"], "day"),
+        "best hour": lambda p: _top_slot(p["best_hours"], "hour"),
+        "peak touch": lambda p: p["peak_converting_touch"]["touch_number"] if p["peak_converting_touch"] else "-",
+        "median days to book": lambda p: p["conversion_timing"]["median_days_to_convert"],
+    }, limit)
 
 
 def _slots(entries: list[dict], key: str, limit: int = 3) -> str:

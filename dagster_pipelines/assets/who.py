@@ -7,7 +7,7 @@ from uuid import UUID
 
 import psycopg
 
-from dagster_pipelines.assets.detector_factory import DetectorSpec, detector_asset, ranked_entries, top_ranked
+from dagster_pipelines.assets.detector_factory import DetectorSpec, detector_asset, findings_table, ranked_entries, top_ranked
 from dagster_pipelines.marts.who import WHO_MARTS, load_who_inputs
 from detectors.result import DetectorResult
 from detectors.who import detect_who
@@ -18,15 +18,12 @@ def run_who(conn: psycopg.Connection, schema: str, client_ids: Sequence[UUID], c
 
 
 def who_findings(results: list[DetectorResult], limit: int = 20) -> str:
-    lines = ["| client | top title | top industry | weights | cv AUC learned / default |", "|---|---|---|---|---|"]
-    for result in results[:limit]:
-        p = result.patterns
-        validation = p["weights_validation"]
-        lines.append(
-            f"| {result.client_id} | {top_ranked(p['title_rankings']['by_title'])} | {top_ranked(p['industry_rankings'])} | "
-            f"{p['recommended_weights']['source']} | {validation['cv_auc_learned']} / {validation['cv_auc_default']} |"
-        )
-    return "\n".join(lines)
+    return findings_table(results, {
+        "top title": lambda p: top_ranked(p["title_rankings"]["by_title"]),
+        "top industry": lambda p: top_ranked(p["industry_rankings"]),
+        "weights": lambda p: p["recommended_weights"]["source"],
+        "cv AUC learned / default": lambda p: f"{p['weights_validation']['cv_auc_learned']} / {p['weights_validation']['cv_auc_default']}",
+    }, limit)
 
 
 def who_summary_lines(patterns: dict[str, Any]) -> list[str]:

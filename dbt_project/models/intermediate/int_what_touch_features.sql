@@ -40,18 +40,13 @@ activities as (
     select activity_id, is_snapshot_ignored from {{ ref('int_activities_cleaned') }}
 ),
 
--- A lead field as a phrase: lowercased, whitespace collapsed, trimmed of spaces and of non-word
--- characters at either end ("Acme, Inc." -> "acme, inc", which \m...\M can match); used when 2+
--- characters long. Once per lead, not per touch.
+-- Lead fields as phrases (macro lead_phrase), used when 2+ characters long. Once per lead, not per touch.
 leads as (
     select
         lead_id,
-        nullif(regexp_replace(lower(regexp_replace(first_name, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g')),
-                              '^[^[:alnum:]_]+|[^[:alnum:]_]+$', '', 'g'), '') as first_name_value,
-        nullif(regexp_replace(lower(regexp_replace(company, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g')),
-                              '^[^[:alnum:]_]+|[^[:alnum:]_]+$', '', 'g'), '') as company_value,
-        nullif(regexp_replace(lower(regexp_replace(organization_industry, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g')),
-                              '^[^[:alnum:]_]+|[^[:alnum:]_]+$', '', 'g'), '') as industry_value
+        {{ lead_phrase('first_name') }} as first_name_value,
+        {{ lead_phrase('company') }} as company_value,
+        {{ lead_phrase('organization_industry') }} as industry_value
     from {{ ref('int_leads_cleaned') }}
 ),
 
