@@ -144,6 +144,36 @@ def synth(
     console.print(f"planted truth: {truth}")
 
 
+@app.command("import")
+def import_history(
+    client: Annotated[str, typer.Option("--client", help="the client's id or exact name")],
+    mapping: Annotated[Path, typer.Option("--mapping", help="the column mapping (YAML); see docs/import.md")],
+    leads: Annotated[Optional[Path], typer.Option("--leads", help="leads CSV (one row per lead, with its outcome)")] = None,
+    touches: Annotated[Optional[Path], typer.Option("--touches", help="touches CSV (one row per touch or event)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="validate and count, write nothing")] = False,
+    rejects: Annotated[Optional[Path], typer.Option("--rejects", help="write every rejected row's problems to this CSV")] = None,
+    create_client: Annotated[bool, typer.Option("--create-client", help="create the client (by name) if it does not exist")] = False,
+) -> None:
+    """Import CSV history (leads with outcomes, touches with content) through a declared column mapping."""
+    from convintel.importer import (ClientNotFound, ImportDatabaseError, ImportFileError, MappingError,
+                                    load_mapping, run_import, write_rejects)
+    from convintel.importer.report import print_import_report
+
+    try:
+        parsed = load_mapping(mapping)
+        result = run_import(_url(), client, parsed, leads_path=leads, touches_path=touches, dry_run=dry_run,
+                            create_client=create_client)
+    except (MappingError, ImportFileError, ClientNotFound) as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(2) from exc
+    except ImportDatabaseError as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(1) from exc
+    if rejects is not None:
+        write_rejects(rejects, result.rejects)
+    print_import_report(console, result, rejects_path=rejects)
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def dbt(ctx: typer.Context) -> None:
     """Run dbt with the connection settings filled in, e.g. `convintel dbt build`."""
