@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping as AnyMapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -55,13 +56,15 @@ class FileMapping:
     external_id: str | None                # the column holding the row's own external id
     lead_external_id: str | None           # touches: the column joining a touch to its lead
     columns: dict[str, str]                # CSV column -> target field
-    values: dict[str, dict[str, str]]      # target field -> {normalised CSV value -> platform value}
+    values: dict[str, dict[str, str | None]]  # target field -> {normalised CSV value -> platform value or None}
     defaults: dict[str, str]               # target field -> value used when the column is absent/empty
     delimiter: str = ","
     timestamp_format: str = DEFAULT_TIMESTAMP_FORMAT
     timestamp_timezone: str = "UTC"
     date_format: str = DEFAULT_DATE_FORMAT
     booking_activity: bool = True          # leads: record a meeting_booked activity for converted leads
+    # leads: the booking time of converted leads for which the files give none (e.g. the export date)
+    converted_at_when_missing: datetime | None = None
 
     def column_of(self, target: str) -> str | None:
         return next((column for column, t in self.columns.items() if t == target), None)
@@ -95,7 +98,7 @@ def _timezone_ok(name: str) -> bool:
     return True
 
 
-def _text_map(raw: Any, where: str, problems: list[str]) -> dict[str, str]:
+def _text_map(raw: Any, where: str, problems: list[str], allow_null: bool = False) -> dict[str, Any]:
     if raw is None:
         return {}
     if not isinstance(raw, AnyMapping):
@@ -106,6 +109,8 @@ def _text_map(raw: Any, where: str, problems: list[str]) -> dict[str, str]:
         if isinstance(value, bool) or isinstance(key, bool):
             # YAML 1.1 reads yes/no/on/off as booleans: ask for quotes rather than guess.
             problems.append(f"{where}.{key}: write yes/no/true/false values in quotes")
+        elif value is None and allow_null:
+            out[str(key)] = None   # a value map to null: the CSV value means "no value" ("Select", "N/A")
         elif value is None:
             problems.append(f"{where}.{key}: has no value")
         else:
@@ -121,11 +126,11 @@ def _file_mapping(kind: str, raw: Any, defaults: dict[str, Any], problems: list[
         return None
     fields = LEAD_FIELDS if kind == "leads" else TOUCH_FIELDS
     known_keys = {"external_id", "lead_external_id", "columns", "values", "defaults", "delimiter",
-                  "timestamps", "dates", "booking_activity"}
+                  "timestamps", "dates", "booking_activity", "converted_at_when_missing"}
     if kind == "leads":
         known_keys -= {"lead_external_id"}
     else:
-        known_keys -= {"booking_activity"}
+        known_keys -= {"booking_activity", "converted_at_when_missing"}
     for key in raw:
         if key not in known_keys:
             problems.append(f"{kind}.{key}: unknown key (known: {', '.join(sorted(known_keys))})")
@@ -151,10 +156,10 @@ def _file_mapping(kind: str, raw: Any, defaults: dict[str, Any], problems: list[
         if target not in fields:
             problems.append(f"{where}: unknown target field {target!r}")
             continue
-        parsed = _text_map(value_map, where, problems)
+        parsed = _text_map(value_map, where, problems, allow_null=True)
         vocabulary = VOCABULARIES.get(fields[target])
         for source_value, platform_value in parsed.items():
-            if vocabulary is not None and platform_value not in vocabulary:
+            if vocabulary is not None and platform_value is not None and platform_value not in vocabulary:
                 problems.append(f"{where}.{source_value}: {platform_value!r} is not a known {fields[target]} "
                                 f"(known: {', '.join(sorted(vocabulary))})")
         values[target] = {value_key(k): v for k, v in parsed.items()}
@@ -191,6 +196,20 @@ def _file_mapping(kind: str, raw: Any, defaults: dict[str, Any], problems: list[
     delimiter = str(raw.get("delimiter", ","))
     if len(delimiter) != 1:
         problems.append(f"{kind}.delimiter: one character expected, got {delimiter!r}")
+    when_missing = raw.get("converted_at_when_missing")
+    converted_at_when_missing: datetime | None = None
+    if isinstance(when_missing, datetime):     # YAML reads an unquoted ISO timestamp itself
+        when_missing = when_missing.isoformat()
+    if when_missing is not None:
+        try:
+            converted_at_when_missing = datetime.fromisoformat(str(when_missing))
+        except ValueError:
+            problems.append(f"{kind}.converted_at_when_missing: an ISO 8601 timestamp with offset expected "
+                            f"(e.g. '2020-01-31T00:00:00+00:00'), got {when_missing!r}")
+        else:
+            if converted_at_when_missing.tzinfo is None:
+                problems.append(f"{kind}.converted_at_when_missing: give the offset (e.g. +00:00)")
+                converted_at_when_missing = None
     booking_activity = raw.get("booking_activity", True)
     if not isinstance(booking_activity, bool):
         problems.append(f"{kind}.booking_activity: true or false expected")
@@ -200,7 +219,7 @@ def _file_mapping(kind: str, raw: Any, defaults: dict[str, Any], problems: list[
         columns={c: t for c, t in columns.items() if t in fields}, values=values, defaults=file_defaults,
         delimiter=delimiter, timestamp_format=str(timestamps.get("format", DEFAULT_TIMESTAMP_FORMAT)),
         timestamp_timezone=ts_zone, date_format=str(dates.get("format", DEFAULT_DATE_FORMAT)),
-        booking_activity=bool(booking_activity))
+        booking_activity=bool(booking_activity), converted_at_when_missing=converted_at_when_missing)
 
 
 def parse_mapping(raw: Any, source: str = "") -> ImportMapping:

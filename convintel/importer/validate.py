@@ -265,9 +265,9 @@ def _parse_row(table: CsvTable, mapping: FileMapping, fields: dict[str, str], nu
         column = mapping.column_of(target)
         raw = row[column].strip() if column is not None else ""
         text: str | None
-        if raw:
-            text = mapping.values.get(target, {}).get(value_key(raw), raw)
-        else:
+        value_map = mapping.values.get(target, {})
+        text = value_map.get(value_key(raw), raw) if raw else None
+        if not text:   # empty, or mapped to null
             text = mapping.defaults.get(target)
         if text is None:
             continue
@@ -471,7 +471,10 @@ def cross_check(client_id: uuid.UUID, leads: list[LeadRecord], touches: list[Tou
         elif STATUS_CLASS.get(status or "") == "converted" and converted_at is not None:
             booked_at[ext] = converted_at
     for ext, record in list(new_leads.items()):
-        if STATUS_CLASS.get(record.values.get("status") or "") == "converted" and ext not in booked_at:
+        is_converted = STATUS_CLASS.get(record.values.get("status") or "") == "converted"
+        if is_converted and ext not in booked_at and lead_mapping and lead_mapping.converted_at_when_missing:
+            booked_at[ext] = lead_mapping.converted_at_when_missing.astimezone(timezone.utc)
+        if is_converted and ext not in booked_at:
             rejects.append(Reject("leads", record.row, lead_column("status"), record.values.get("status"),
                                   "converted_without_booking_time", external_id=ext))
             del new_leads[ext]
