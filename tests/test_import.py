@@ -355,3 +355,66 @@ def test_dbt_sees_the_imported_leads_with_their_outcomes(db_url: str, tmp_path: 
         excluded = conn.execute(
             f"select count(*) from {schema}.int_activities_cleaned where is_excluded").fetchone()[0]
         assert excluded == 0
+
+
+@pytest.mark.slow
+def test_every_other_reason_on_a_hand_made_file(db_url: str, tmp_path: Path) -> None:
+    """The reasons the example does not show, a semicolon file, defaults, null value maps and the
+    booking time used when an export has none."""
+    mapping = parse_mapping({
+        "leads": {
+            "external_id": "id", "delimiter": ";",
+            "columns": {"mail": "email", "won": "converted_at", "stage": "status", "hiring": "organization_is_hiring",
+                        "country": "organization_country", "score": "als_score"},
+            "values": {"status": {"Yes": "converted"}, "organization_country": {"unknown": None}},
+            "defaults": {"status": "new"},
+            "converted_at_when_missing": "2025-01-31T00:00:00+00:00",
+        },
+        "touches": {"lead_external_id": "lead", "delimiter": ";",
+                    "columns": {"ch": "channel", "at": "created_at"}},
+    })
+    leads = tmp_path / "leads.csv"
+    leads.write_text(textwrap.dedent("""\
+        id;mail;won;stage;hiring;country;score
+        A;a@x.example;;Yes;yes;unknown;90
+        B;b@x.example;2025-02-01T10:00:00Z;;;Chile;
+        ;c@x.example;;;;;
+        D;a@x.example;;;;;
+        E;e@x.example;;;perhaps;;
+        F;f@x.example;;;;;
+        G;g@x.example;;;;;;
+        """))
+    touches = tmp_path / "touches.csv"
+    touches.write_text(textwrap.dedent("""\
+        lead;ch;at
+        A;email;2025-01-10T09:00:00+01:00
+        F;;2025-01-10T09:00:00Z
+        F;sms;2025-08-01T00:00:00Z
+        F;sms;2025-01-11T00:00:00Z
+        """))
+    report = run_import(db_url, "Acme", mapping, leads_path=leads, touches_path=touches, create_client=True, now=NOW)
+    assert [(r.file, r.row, r.column, r.reason) for r in report.rejects] == [
+        ("leads", 3, "won", "booking_time_on_open_lead"),
+        ("leads", 4, "id", "missing_external_id"),
+        ("leads", 5, "mail", "duplicate_email"),
+        ("leads", 6, "hiring", "invalid_boolean"),
+        ("leads", 8, None, "malformed_row"),
+        ("touches", 3, "ch", "missing_value"),
+        ("touches", 4, "at", "timestamp_in_future"),
+    ]
+    assert report.loaded == {"leads": 2, "touches": 2, "bookings": 1}
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute("select email, status, converted_at, created_at, organization_country,"
+                            " organization_is_hiring, als_score from leads order by email").fetchall()
+        assert rows == [
+            ("a@x.example", "converted", datetime(2025, 1, 31, tzinfo=timezone.utc),
+             datetime(2025, 1, 10, 8, 0, tzinfo=timezone.utc), None, True, 90),
+            ("f@x.example", "new", None, datetime(2025, 1, 11, tzinfo=timezone.utc), None, None, None)]
+        assert _activities(conn) == [
+            (None, "email_sent", "2025-01-10 08:00", True), (None, "sms_sent", "2025-01-11 00:00", False),
+            (None, "meeting_booked", "2025-01-31 00:00", False)]
+
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes("id;mail\nA;m\xfcller@x.example\n".encode("latin-1"))
+    with pytest.raises(ImportFileError, match="is not UTF-8 text"):
+        run_import(db_url, "Acme", mapping, leads_path=latin1, now=NOW)

@@ -431,8 +431,13 @@ def cross_check(client_id: uuid.UUID, leads: list[LeadRecord], touches: list[Tou
     def stored(ext: str) -> ExistingLead | None:
         return None if ext in new_leads else existing.leads.get(lead_id(client_id, ext))
 
+    first_rejected_row: dict[str, int] = {}
+    for r in rejects:
+        if r.file == "leads" and r.external_id:
+            first_rejected_row[r.external_id] = min(r.row, first_rejected_row.get(r.external_id, r.row))
+
     def rejected_lead_row(ext: str) -> int | None:
-        return min((r.row for r in rejects if r.file == "leads" and r.external_id == ext), default=None)
+        return first_rejected_row.get(ext)
 
     # Touches: linked to a lead of this import or one already imported; duplicates dropped.
     linked: list[TouchRecord] = []
@@ -477,6 +482,7 @@ def cross_check(client_id: uuid.UUID, leads: list[LeadRecord], touches: list[Tou
         if is_converted and ext not in booked_at:
             rejects.append(Reject("leads", record.row, lead_column("status"), record.values.get("status"),
                                   "converted_without_booking_time", external_id=ext))
+            first_rejected_row.setdefault(ext, record.row)
             del new_leads[ext]
 
     kept: list[TouchRecord] = []
@@ -495,8 +501,11 @@ def cross_check(client_id: uuid.UUID, leads: list[LeadRecord], touches: list[Tou
     # New leads get their booking time, a creation time, and a meeting_booked activity where the
     # platform records one: at the booking, on the channel of the last touch before it.
     bookings: list[TouchRecord] = []
+    kept_by_lead: dict[str, list[TouchRecord]] = {}
+    for touch in kept:
+        kept_by_lead.setdefault(touch.lead_external_id, []).append(touch)
     for ext, record in new_leads.items():
-        own = [t for t in kept if t.lead_external_id == ext]
+        own = kept_by_lead.get(ext, [])
         if ext in booked_at:
             record.values["converted_at"] = booked_at[ext]
             before = [t for t in own if t.is_outbound and t.created_at < booked_at[ext]]
