@@ -21,8 +21,7 @@ from typer.testing import CliRunner
 from convintel.importer import (ClientNotFound, ImportDatabaseError, ImportFileError, MappingError, load_mapping,
                                 parse_mapping, run_import, write_rejects)
 from convintel.importer.mapping import FileMapping
-from convintel.importer.validate import Existing, parse_timestamp, parse_value
-from convintel.importer.validate import _Bad  # noqa: PLC2701 - the reason a single value fails
+from convintel.importer.validate import BadValue, Existing, parse_timestamp, parse_value
 from support import dbt_or_fail
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "import"
@@ -146,6 +145,7 @@ def test_timestamps_are_read_in_the_mapping_zone_unless_they_carry_an_offset() -
     ("int", "organization_employee_count", "-1", "out_of_range"),
     ("int", "als_score", "101", "out_of_range"),
     ("int", "sequence_step", "0", "out_of_range"),
+    ("int", "organization_employee_count", "2147483648", "out_of_range"),
     ("bool", "organization_is_hiring", "Yes", True),
     ("bool", "organization_is_hiring", "0", False),
     ("bool", "organization_is_hiring", "maybe", "invalid_boolean"),
@@ -163,7 +163,7 @@ def test_parse_value(kind: str, target: str, text: str, expected) -> None:
     mapping = FileMapping(kind="leads", external_id="id", lead_external_id=None, columns={}, values={}, defaults={})
     existing = Existing(timezones=frozenset({"europe/paris", "utc"}))
     if isinstance(expected, str) and expected not in (text, text.lower()):
-        with pytest.raises(_Bad) as caught:
+        with pytest.raises(BadValue) as caught:
             parse_value(kind, target, text, mapping, existing, NOW)
         assert caught.value.reason == expected
     else:
@@ -383,6 +383,7 @@ def test_every_other_reason_on_a_hand_made_file(db_url: str, tmp_path: Path) -> 
         E;e@x.example;;;perhaps;;
         F;f@x.example;;;;;
         G;g@x.example;;;;;;
+        H;h@x.example;;;;Ch\x00ile;
         """))
     touches = tmp_path / "touches.csv"
     touches.write_text(textwrap.dedent("""\
@@ -399,6 +400,7 @@ def test_every_other_reason_on_a_hand_made_file(db_url: str, tmp_path: Path) -> 
         ("leads", 5, "mail", "duplicate_email"),
         ("leads", 6, "hiring", "invalid_boolean"),
         ("leads", 8, None, "malformed_row"),
+        ("leads", 9, "country", "invalid_text"),
         ("touches", 3, "ch", "missing_value"),
         ("touches", 4, "at", "timestamp_in_future"),
     ]

@@ -78,8 +78,7 @@ def run_import(url: str, client: str, mapping: ImportMapping, *, leads_path: Pat
                 lead_ids, activity_ids = candidate_ids(resolved.id, leads, touches)
                 emails = {r.values["email"] for r in leads if r.values.get("email") is not None}
                 existing = fetch_existing(conn, resolved.id, lead_ids, activity_ids, emails, shape.timezones)
-                plan = cross_check(resolved.id, leads, touches, mapping.leads, mapping.touches, existing, rejects,
-                                   rows_read)
+                plan = cross_check(resolved.id, leads, touches, mapping.leads, mapping.touches, existing, rejects)
                 written = write_plan(conn, resolved.id, plan, now=now,
                                      leads_file=leads_path.name if leads_path else None,
                                      touches_file=touches_path.name if touches_path else None)

@@ -13,7 +13,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,6 +29,7 @@ REASONS: dict[str, str] = {
     "malformed_row": "the row has more or fewer fields than the header",
     "missing_external_id": "the external id column is empty",
     "missing_value": "a required field is empty",
+    "invalid_text": "contains a NUL character (PostgreSQL text cannot hold one)",
     "invalid_integer": "not a whole number",
     "out_of_range": "a number outside its allowed range",
     "invalid_boolean": "not one of true/false, yes/no, y/n, 1/0",
@@ -53,8 +54,9 @@ REASONS: dict[str, str] = {
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
-_RANGES: dict[str, tuple[int, int | None]] = {
-    "als_score": (0, 100), "organization_employee_count": (0, None), "sequence_step": (1, None)}
+_INT_MAX = 2**31 - 1   # PostgreSQL integer
+_RANGES: dict[str, tuple[int, int]] = {
+    "als_score": (0, 100), "organization_employee_count": (0, _INT_MAX), "sequence_step": (1, _INT_MAX)}
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _NAMESPACE = uuid.UUID("7b0c7c52-55a5-4d7e-9a3e-2f1f8e0b6c11")  # fixed: ids must be stable across imports
 
@@ -136,10 +138,6 @@ class ImportPlan:
     lead_info: dict[uuid.UUID, dict[str, Any]]        # lead fields the content snapshots read
     already_imported: dict[str, int]                  # file -> rows skipped
     rejects: list[Reject]
-    rows_read: dict[str, int]
-
-    def rejected_rows(self, file: str) -> int:
-        return len({r.row for r in self.rejects if r.file == file})
 
 
 def lead_id(client_id: uuid.UUID, external_id: str) -> uuid.UUID:
@@ -192,7 +190,9 @@ def read_csv(path: Path, name: str, mapping: FileMapping) -> CsvTable:
 
 # ---- parsing one value --------------------------------------------------------------------------
 
-class _Bad(Exception):
+class BadValue(Exception):
+    """One value cannot be used; ``reason`` is one of REASONS."""
+
     def __init__(self, reason: str, detail: str = ""):
         self.reason, self.detail = reason, detail
         super().__init__(reason)
@@ -203,7 +203,7 @@ def parse_timestamp(text: str, fmt: str, zone: str) -> datetime:
     try:
         value = datetime.fromisoformat(text) if fmt == "iso" else datetime.strptime(text, fmt)
     except ValueError as exc:
-        raise _Bad("invalid_timestamp", f"expected {'ISO 8601' if fmt == 'iso' else fmt}") from exc
+        raise BadValue("invalid_timestamp", f"expected {'ISO 8601' if fmt == 'iso' else fmt}") from exc
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(zone))
     return value.astimezone(timezone.utc)
@@ -215,35 +215,35 @@ def parse_value(kind: str, target: str, text: str, mapping: FileMapping, existin
         return text
     if kind == "int":
         if not _INTEGER.fullmatch(text):   # int() would accept "1_000" and " 7": a CSV cell should not
-            raise _Bad("invalid_integer")
+            raise BadValue("invalid_integer")
         number = int(text)
-        low, high = _RANGES.get(target, (None, None))
-        if (low is not None and number < low) or (high is not None and number > high):
-            raise _Bad("out_of_range", f"allowed {low}..{'' if high is None else high}")
+        low, high = _RANGES.get(target, (-_INT_MAX - 1, _INT_MAX))
+        if not low <= number <= high:
+            raise BadValue("out_of_range", f"allowed {low}..{high}")
         return number
     if kind == "bool":
         key = text.lower()
         if key in _TRUE or key in _FALSE:
             return key in _TRUE
-        raise _Bad("invalid_boolean")
+        raise BadValue("invalid_boolean")
     if kind == "date":
         try:
             return datetime.strptime(text, mapping.date_format).date()
         except ValueError as exc:
-            raise _Bad("invalid_date", f"expected {mapping.date_format}") from exc
+            raise BadValue("invalid_date", f"expected {mapping.date_format}") from exc
     if kind == "timestamp":
         value = parse_timestamp(text, mapping.timestamp_format, mapping.timestamp_timezone)
         if value > now:
-            raise _Bad("timestamp_in_future", f"{value.isoformat()} is after {now.isoformat()}")
+            raise BadValue("timestamp_in_future", f"{value.isoformat()} is after {now.isoformat()}")
         return value
     if kind == "timezone":
         if existing.timezones and text.lower() not in existing.timezones:
-            raise _Bad("invalid_lead_timezone")
+            raise BadValue("invalid_lead_timezone")
         return text
     vocabulary = VOCABULARIES[kind]
     if text.lower() in vocabulary:
         return text.lower()
-    raise _Bad({"status": "unknown_lead_status", "channel": "unknown_channel", "action": "unknown_action"}[kind],
+    raise BadValue({"status": "unknown_lead_status", "channel": "unknown_channel", "action": "unknown_action"}[kind],
                f"add it to values.{target} in the mapping (known: {', '.join(sorted(vocabulary))})")
 
 
@@ -272,8 +272,10 @@ def _parse_row(table: CsvTable, mapping: FileMapping, fields: dict[str, str], nu
         if text is None:
             continue
         try:
+            if "\x00" in text:
+                raise BadValue("invalid_text")
             values[target] = parse_value(kind, target, text, mapping, existing, now)
-        except _Bad as bad:
+        except BadValue as bad:
             rejects.append(Reject(table.name, number, column, raw or text, bad.reason, bad.detail))
             ok = False
     return values if ok else None
@@ -398,7 +400,7 @@ def candidate_ids(client_id: uuid.UUID, leads: Iterable[LeadRecord],
 
 def cross_check(client_id: uuid.UUID, leads: list[LeadRecord], touches: list[TouchRecord],
                 lead_mapping: FileMapping | None, touch_mapping: FileMapping | None, existing: Existing,
-                rejects: list[Reject], rows_read: dict[str, int]) -> ImportPlan:
+                rejects: list[Reject]) -> ImportPlan:
     """The rows together: touches linked to leads, booking times, duplicates, what is already imported."""
     already: dict[str, int] = {"leads": 0, "touches": 0}
 
@@ -526,5 +528,4 @@ def cross_check(client_id: uuid.UUID, leads: list[LeadRecord], touches: list[Tou
     for record in new_leads.values():
         lead_info[record.id] = {k: record.values.get(k) for k in ("first_name", "company", "organization_industry")}
     return ImportPlan(leads=list(new_leads.values()), touches=kept, bookings=bookings, lead_info=lead_info,
-                      already_imported=already, rejects=sorted(rejects, key=lambda r: (r.file, r.row)),
-                      rows_read=rows_read)
+                      already_imported=already, rejects=sorted(rejects, key=lambda r: (r.file, r.row)))
