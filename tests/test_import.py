@@ -236,15 +236,22 @@ def test_touches_for_leads_imported_earlier_and_new_rows_only(db_url: str, tmp_p
         Touch ID,Lead ID,Channel,Type,Sent,Step,Subject,Message
         X1,L003,E-mail,Sent,20/03/2025 09:00,2,Lumen,"Chloe, a second note."
         X2,L001,E-mail,Sent,13/03/2025 09:00,4,Ana,"Ana, one more thing."
-        X3,L001,E-mail,Sent,15/03/2025 09:00,5,Ana,after the booking
+        X3,L001,E-mail,Sent,15/03/2025 09:00,5,Ana,"Ana, the last one."
+        X4,L001,E-mail,Meeting,16/03/2025 10:00,,,
+        X5,L001,E-mail,Sent,17/03/2025 09:00,6,Ana,after the booking
         """))
     second = run_import(db_url, "Acme", mapping, touches_path=touches, now=NOW)
-    assert second.loaded == {"leads": 0, "touches": 2, "bookings": 0}
-    assert [(r.row, r.reason) for r in second.rejects] == [(4, "touch_at_or_after_booking")]
+    # The meeting_booked activity is the authoritative booking time (SPEC §4): it moves Ana's booking
+    # from Won On (14/03 15:30) to 16/03 10:00, so X3 is before it and X5 after it.
+    assert second.loaded == {"leads": 0, "touches": 4, "bookings": 0}
+    assert [(r.row, r.reason, r.detail) for r in second.rejects] == [
+        (6, "touch_at_or_after_booking", "booked at 2025-03-16T10:00:00+00:00")]
     with psycopg.connect(db_url) as conn:
+        assert conn.execute("select converted_at from leads where first_name = 'Ana'").fetchone()[0] == \
+            datetime(2025, 3, 16, 10, tzinfo=timezone.utc)
         # The platform's trigger marks the new last touch before Ana's booking as converting.
         marked = conn.execute("select metadata->'import'->>'external_id' from activities where led_to_booking").fetchall()
-        assert marked == [("X2",)]
+        assert marked == [("X3",)]
 
 
 @pytest.mark.slow

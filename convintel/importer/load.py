@@ -80,8 +80,9 @@ def fetch_existing(conn: psycopg.Connection, client_id: uuid.UUID, lead_ids: set
     leads = {
         row[0]: ExistingLead(*row[1:])
         for row in conn.execute(
-            "select id, status, converted_at, first_name, company, organization_industry from leads"
-            " where client_id = %s and id = any(%s)", (client_id, list(lead_ids)))}
+            "select l.id, l.status, l.converted_at, l.first_name, l.company, l.organization_industry,"
+            " (select min(a.created_at) from activities a where a.lead_id = l.id and a.action = 'meeting_booked')"
+            " from leads l where l.client_id = %s and l.id = any(%s)", (client_id, list(lead_ids)))}
     found = {row[0] for row in conn.execute("select id from activities where id = any(%s)", (list(activity_ids),))}
     by_email = {row[0]: row[1] for row in conn.execute(
         "select email, id from leads where client_id = %s and email = any(%s)", (client_id, list(emails)))}

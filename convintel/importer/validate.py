@@ -116,6 +116,7 @@ class ExistingLead:
     first_name: str | None = None
     company: str | None = None
     organization_industry: str | None = None
+    first_booking_at: datetime | None = None   # its earliest stored meeting_booked activity
 
 
 @dataclass
@@ -472,9 +473,8 @@ def cross_check(client_id: uuid.UUID, leads: list[LeadRecord], touches: list[Tou
         status, converted_at = ((lead.status, lead.converted_at) if lead is not None else
                                 (new_leads[ext].values.get("status"), new_leads[ext].values.get("converted_at")))
         if ext in bookings_in_file:
-            # A stored lead's converted_at already is its earliest stored meeting_booked, if it has one.
-            earlier = lead.converted_at if lead is not None and lead.converted_at is not None else bookings_in_file[ext]
-            booked_at[ext] = min(bookings_in_file[ext], earlier)
+            stored_booking = lead.first_booking_at if lead is not None else None
+            booked_at[ext] = min(bookings_in_file[ext], stored_booking or bookings_in_file[ext])
         elif STATUS_CLASS.get(status or "") == "converted" and converted_at is not None:
             booked_at[ext] = converted_at
     for ext, record in list(new_leads.items()):
