@@ -164,10 +164,10 @@ def import_history(
         result = run_import(_url(), client, parsed, leads_path=leads, touches_path=touches, dry_run=dry_run,
                             create_client=create_client)
     except (MappingError, ImportFileError, ClientNotFound) as exc:
-        console.print(f"[red]{exc}[/red]", highlight=False)
+        console.print(str(exc), style="red", markup=False, highlight=False)   # CSV text may look like markup
         raise typer.Exit(2) from exc
     except ImportDatabaseError as exc:
-        console.print(f"[red]{exc}[/red]", highlight=False)
+        console.print(str(exc), style="red", markup=False, highlight=False)
         raise typer.Exit(1) from exc
     if rejects is not None:
         write_rejects(rejects, result.rejects)

@@ -327,10 +327,11 @@ def test_cli_import_prints_the_summary_and_exit_codes(db_url: str, tmp_path: Pat
     assert again.output.splitlines()[2].split() == ["leads", "10", "0", "5", "5"]
 
     bad = tmp_path / "bad.yml"
-    bad.write_text(json.dumps({"leads": {"columns": {"A": "nope"}}}))
-    failed = runner.invoke(app, ["import", "--client", "x", "--mapping", str(bad), "--leads", str(LEADS)])
+    bad.write_text(json.dumps({"leads": {"columns": {"[A]": "nope"}}}))
+    failed = runner.invoke(app, ["import", "--client", "x", "--mapping", str(bad), "--leads", str(LEADS)],
+                           env={"COLUMNS": "400"})
     assert failed.exit_code == 2
-    assert "leads.columns.A: unknown target field 'nope'" in failed.output
+    assert "leads.columns.[A]: unknown target field 'nope'" in failed.output
 
 
 # ---- dbt sees the imported history ------------------------------------------------------------------
