@@ -424,6 +424,10 @@ def test_every_other_reason_on_a_hand_made_file(db_url: str, tmp_path: Path) -> 
             (None, "email_sent", "2025-01-10 08:00", True), (None, "sms_sent", "2025-01-11 00:00", False),
             (None, "meeting_booked", "2025-01-31 00:00", False)]
 
+    twice = tmp_path / "twice.csv"
+    twice.write_text("id;mail;mail\nA;a;b\n")
+    with pytest.raises(ImportFileError, match="has the column 'mail' more than once"):
+        run_import(db_url, "Acme", mapping, leads_path=twice, now=NOW)
     latin1 = tmp_path / "latin1.csv"
     latin1.write_bytes("id;mail\nA;m\xfcller@x.example\n".encode("latin-1"))
     with pytest.raises(ImportFileError, match="is not UTF-8 text"):

@@ -182,6 +182,9 @@ def read_csv(path: Path, name: str, mapping: FileMapping) -> CsvTable:
         raise ImportFileError(f"{name} file {path} is not readable CSV: {exc}") from exc
     if not header or not any(header):
         raise ImportFileError(f"{name} file {path} is empty (no header row)")
+    twice = [c for c in mapping.source_columns() if header.count(c) > 1]
+    if twice:
+        raise ImportFileError(f"{name} file {path.name} has the column {', '.join(map(repr, twice))} more than once")
     missing = [c for c in mapping.source_columns() if c not in header]
     if missing:
         raise ImportFileError(f"{name} file {path.name} has no column {', '.join(map(repr, missing))} "
@@ -212,6 +215,7 @@ def parse_timestamp(text: str, fmt: str, zone: str) -> datetime:
 
 def parse_value(kind: str, target: str, text: str, mapping: FileMapping, existing: Existing,
                 now: datetime) -> Any:
+    """One non-empty value (after the value map) as its target field's type; BadValue says why not."""
     if kind == "text":
         return text
     if kind == "int":
@@ -265,9 +269,8 @@ def _parse_row(table: CsvTable, mapping: FileMapping, fields: dict[str, str], nu
     for target, kind in fields.items():
         column = mapping.column_of(target)
         raw = row[column].strip() if column is not None else ""
-        text: str | None
         value_map = mapping.values.get(target, {})
-        text = value_map.get(value_key(raw), raw) if raw else None
+        text: str | None = value_map.get(value_key(raw), raw) if raw else None
         if not text:   # empty, or mapped to null
             text = mapping.defaults.get(target)
         if text is None:
