@@ -361,8 +361,9 @@ def test_dbt_sees_the_imported_leads_with_their_outcomes(db_url: str, tmp_path: 
             ("Dev", 1, "linkedin", False, 1, 12), ("Dev", 2, "email", True, 1, 12),
             ("Eva", 1, "email", False, 2, 12)]
         excluded = conn.execute(
-            f"select count(*) from {schema}.int_activities_cleaned where is_excluded").fetchone()[0]
-        assert excluded == 0
+            f"select (select count(*) from {schema}.int_activities_cleaned where is_excluded),"
+            f" (select count(*) from {schema}.int_leads_cleaned where is_excluded)").fetchone()
+        assert excluded == (0, 0)
 
 
 @pytest.mark.slow
