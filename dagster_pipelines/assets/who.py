@@ -40,10 +40,15 @@ def who_summary_lines(patterns: dict[str, Any]) -> list[str]:
     lines.append(
         f"weights     {weights['source']}: "
         + ", ".join(f"{k} {weights[k]:.2f}" for k in ("data_quality", "authority", "company_fit", "timing"))
-        + f"; cv AUC learned {validation['cv_auc_learned']:.3f} vs default {validation['cv_auc_default']:.3f}"
+        + f"; cv AUC learned {_auc(validation['cv_auc_learned'])} vs default {_auc(validation['cv_auc_default'])}"
         + f" ({validation['reason']})"
     )
     return lines
+
+
+def _auc(value: float | None) -> str:
+    """Validation is skipped (AUC None) when a client's leads carry no ALS components: say so, don't crash."""
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 WHO = DetectorSpec(
