@@ -321,7 +321,9 @@ def when_sections(p: Mapping[str, Any]) -> list[Section]:
     days = _named(_entries(p.get("best_days")), "touches",
                   lambda e: DAY_NAMES[int(e["day_of_week"])] if _count(e.get("day_of_week")) in range(7)
                   else str(e.get("day")).capitalize())
-    hours = _named(_entries(p.get("best_hours")), "touches", lambda e: f"{_count(e.get('hour')) or 0:02d}:00")
+    hours = _named(_entries(p.get("best_hours")), "touches",
+                   lambda e: f"{hour:02d}:00" if (hour := _count(e.get("hour"))) is not None and hour < 24
+                   else str(e.get("category")))
     peak = _get(p, "peak_converting_touch")
     peak_number = _count(_get(peak, "touch_number"))
     # The peak is the rank-1 touch; its test lives in touch_hazard (the peak's summary has no q-value).
