@@ -24,8 +24,9 @@ from api.cache import CachedPatterns, PatternCache, etag_of, if_none_match
 from api.db import ConnectionPool, scope_to
 from api.keys import ApiKey, authenticate
 from api.models import (
-    AllocateRequest, AllocateResponse, ClientPatterns, Health, LearnRequest, OnePattern, PatternTypeName,
-    RunAccepted, RunStatus, ScoreRequest, ScoreResponse, SnapshotRequest, SnapshotResponse,
+    AllocateRequest, AllocateResponse, ClientPatterns, ContextConsumer, Health, LearnRequest, OnePattern,
+    PatternContext, PatternTypeName, RunAccepted, RunStatus, ScoreRequest, ScoreResponse, SnapshotRequest,
+    SnapshotResponse,
 )
 from api.settings import ApiSettings
 
@@ -205,6 +206,24 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         """Every stored pattern type of a client (types without a stored pattern are absent)."""
         cached = load_patterns(key, client_id)
         return conditional(request, cached.etag, cached.body)
+
+    # --- agent context (api/context.py); registered before /patterns/{client_id}/{pattern_type} ---------
+
+    @app.get("/patterns/{client_id}/context", response_model=PatternContext, tags=["patterns"],
+             responses={304: {"description": "not modified (If-None-Match)"}, 404: {"description": "unknown client"}})
+    def get_context(client_id: UUID, request: Request, key: Annotated[ApiKey, Depends(current_key)],
+                    consumer: ContextConsumer | None = None) -> Response:
+        """Guidance for the AI agents (messaging, sequencing, campaign; default all three) from the client's
+        stored patterns: only findings that pass the significance, sample and confidence rules, each with
+        its evidence, as structured JSON and as ready-to-insert prompt text (docs/agent_context.md)."""
+        from api.context import CONSUMERS, build_context
+
+        cached = load_patterns(key, client_id)
+        consumers = (consumer,) if consumer else CONSUMERS
+        blocks = build_context(json.loads(cached.body)["patterns"], consumers)
+        body = json.dumps({"client_id": str(client_id), "consumers": {c: b.as_dict() for c, b in blocks.items()}},
+                          separators=(",", ":"), ensure_ascii=False).encode()
+        return conditional(request, etag_of((cached.etag, "context", consumers)), body)
 
     @app.get("/patterns/{client_id}/{pattern_type}", response_model=OnePattern, tags=["patterns"],
              responses={304: {"description": "not modified (If-None-Match)"},

@@ -148,3 +148,65 @@ class SnapshotResponse(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     database: Literal["ok", "unreachable"]
+
+
+# --- agent context (api/context.py) -------------------------------------------------------------------
+
+ContextConsumer = Literal["messaging", "sequencing", "campaign"]
+
+
+class ContextFinding(BaseModel):
+    item: str
+    direction: Literal["use", "avoid"]
+    unit: str = Field(description="what sample counts: touches, leads, leads reaching the touch")
+    sample: int
+    conversions: int
+    rate: float | None
+    rate_ci_low: float | None
+    rate_ci_high: float | None
+    lift: float | None = Field(description="position-adjusted where the detector adjusts")
+    lift_ci_low: float | None
+    lift_ci_high: float | None
+    q_value: float | None
+    evidence: str = Field(description="the finding's evidence as it appears in the text")
+
+
+class ContextSection(BaseModel):
+    key: str
+    title: str
+    source: str = Field(description="the pattern type(s) it came from")
+    short: str
+    use: list[ContextFinding]
+    avoid: list[ContextFinding]
+    note: str | None
+
+
+class ContextSource(BaseModel):
+    pattern_type: PatternTypeName
+    scope: str = Field(description="client, or agency for an agency-wide pattern")
+    computed_at: str | None
+    confidence: float | None
+    sample_size: int | None
+    conversions: int | None
+    is_valid: bool | None
+    use: Literal["learned", "tentative", "defaults", "missing"]
+    min_sample: int
+    q_threshold: float
+    note: str
+
+
+class ConsumerContext(BaseModel):
+    consumer: ContextConsumer
+    agent: str
+    sources: list[ContextSource]
+    sections: list[ContextSection]
+    sequence_gaps: list[dict[str, Any]]
+    text: str = Field(description="ready-to-insert prompt text (≤ text_budget_chars)")
+    text_chars: int
+    text_top_k: int
+    limits: dict[str, Any]
+
+
+class PatternContext(BaseModel):
+    client_id: UUID
+    consumers: dict[ContextConsumer, ConsumerContext]

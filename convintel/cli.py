@@ -274,6 +274,42 @@ def demo(
     run_demo(console, _url(), clients=clients, leads=leads, seed=seed)
 
 
+@app.command()
+def context(
+    client_id: Annotated[str, typer.Argument(help="the client's id")],
+    consumer: Annotated[Optional[list[str]], typer.Option(
+        "--consumer", help="messaging, sequencing or campaign; repeat for several (default: all three)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the structured blocks as JSON instead of the text")] = False,
+) -> None:
+    """Print the AI agents' guidance built from a client's stored patterns (docs/agent_context.md)."""
+    import uuid
+
+    import psycopg
+
+    from api.context import CONSUMERS, build_context, read_stored
+
+    wanted = consumer or list(CONSUMERS)
+    unknown = sorted(set(wanted) - set(CONSUMERS))
+    try:
+        parsed = uuid.UUID(client_id)
+    except ValueError as exc:
+        console.print(f"[red]not a client id (UUID): {client_id}[/red]")
+        raise typer.Exit(2) from exc
+    if unknown:
+        console.print(f"[red]unknown consumer {', '.join(unknown)}; expected {', '.join(CONSUMERS)}[/red]")
+        raise typer.Exit(2)
+    with psycopg.connect(_url()) as conn:
+        stored = read_stored(conn, parsed)
+    if stored is None:
+        console.print(f"[red]no client {client_id}[/red]")
+        raise typer.Exit(1)
+    blocks = build_context(stored, wanted)
+    if as_json:
+        print(json.dumps({name: block.as_dict() for name, block in blocks.items()}, indent=2, ensure_ascii=False))
+    else:
+        print("\n\n".join(block.text for block in blocks.values()))
+
+
 keys_app = typer.Typer(no_args_is_help=True, help="API keys of the Pattern API (shown once, stored hashed).")
 app.add_typer(keys_app, name="keys")
 
