@@ -28,16 +28,19 @@ def _history(conn: psycopg.Connection, client_ids: list[UUID]) -> tuple[pd.DataF
     """Every history row's type, time, confidence and sample; the WHO rows' weights and whether they shipped;
     the clients' learned weights. Read in the clients' scope (the history has forced RLS)."""
     conn.execute("select set_config('app.client_ids', %s, true)", (",".join(map(str, client_ids)),))
+    # Only JSON numbers are read as weights (a malformed row yields NULLs and is skipped, never an error).
     weights = sql.SQL(", ").join(
-        sql.SQL("(patterns->'recommended_weights'->>{})::double precision as {}").format(sql.Literal(c), sql.Identifier(c))
+        sql.SQL("case when jsonb_typeof(patterns->'recommended_weights'->{name}) = 'number' "
+                "then (patterns->'recommended_weights'->>{name})::double precision end as {column}").format(
+            name=sql.Literal(c), column=sql.Identifier(c))
         for c in COMPONENTS)
     runs = read_frame(conn, sql.SQL(
         "select client_id, pattern_type, computed_at, confidence, sample_size from conversion_pattern_history "
         "where client_id = any(%(ids)s) order by client_id, computed_at, id"), {"ids": client_ids})
     who = read_frame(conn, sql.SQL(
         "select client_id, computed_at, sample_size, "
-        "coalesce((patterns->'weights_validation'->>'shipped')::boolean, false) "
-        "  or coalesce(patterns->'recommended_weights'->>'source' = 'learned', false) as is_shipped, {} "
+        "coalesce(patterns->'weights_validation'->'shipped' = 'true'::jsonb, false) "
+        "  or coalesce(patterns->'recommended_weights'->'source' = '\"learned\"'::jsonb, false) as is_shipped, {} "
         "from conversion_pattern_history where client_id = any(%(ids)s) and pattern_type = 'who' "
         "  and jsonb_typeof(patterns->'recommended_weights') = 'object' "
         "order by client_id, computed_at, id").format(weights), {"ids": client_ids})

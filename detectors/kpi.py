@@ -99,15 +99,24 @@ def _weights(row: Mapping[str, Any]) -> dict[str, float]:
     return {c: float(row[c]) for c in COMPONENTS}
 
 
+def _numeric_weights(weights: Mapping[str, Any] | None) -> dict[str, float] | None:
+    """The four component weights when every one is a number, else None (malformed input is ignored)."""
+    if not isinstance(weights, Mapping):
+        return None
+    values = [weights.get(c) for c in COMPONENTS]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values):
+        return None
+    return {c: float(v) for c, v in zip(COMPONENTS, values)}
+
+
 def shipped_weights(who_runs: pd.DataFrame, client_weights: Mapping[str, float] | None = None,
                     client_weights_updated_at: datetime | None = None) -> list[tuple[datetime, dict[str, float]]]:
     """Every moment weights were shipped, oldest first: WHO runs that shipped, and the client row's
     learned weights at their update time (covers weights shipped before the history or set outside it)."""
     shipped = [(row["computed_at"], _weights(row)) for _, row in who_runs.iterrows() if bool(row["is_shipped"])]
-    if client_weights and client_weights_updated_at is not None and all(c in client_weights for c in COMPONENTS):
-        client = {c: float(client_weights[c]) for c in COMPONENTS}
-        if (client_weights_updated_at, client) not in shipped:
-            shipped.append((client_weights_updated_at, client))
+    client = _numeric_weights(client_weights)
+    if client is not None and client_weights_updated_at is not None and (client_weights_updated_at, client) not in shipped:
+        shipped.append((client_weights_updated_at, client))
     return sorted(shipped, key=lambda item: item[0])
 
 

@@ -69,7 +69,6 @@ from support import dbt_or_fail
 SCHEMA = "kpi_test"
 AS_OF = "2024-06-30T00:00:00+00:00"
 DBT_VARS = json.dumps({"as_of": AS_OF, "stale_after_days": 30})
-COMPUTED_AT = datetime(2024, 6, 30, 3, tzinfo=timezone.utc)
 
 CLIENT_K = uuid.UUID("c0000000-0000-0000-0000-000000000001")
 CLIENT_O = uuid.UUID("c0000000-0000-0000-0000-000000000002")   # another tenant
@@ -103,12 +102,14 @@ LEADS = {
     20: (CLIENT_O, "converted", "2024-06-05T10:00Z", MID, [("email", "email_sent", "2024-06-04T10:00Z")]),
 }
 
-# (pattern type, computed_at, sample size, confidence, recommended weights or None, shipped)
+# (client, pattern type, computed_at, sample size, confidence, recommended weights or None, shipped)
 HISTORY = [
-    ("who", "2024-05-29T02:00Z", 5, 0.30, {**DEFAULTS, "source": "default"}, False),
-    ("who", "2024-06-02T02:00Z", 7, 0.45, {**W_L, "source": "learned"}, True),
-    ("when", "2024-06-02T02:00Z", 3, 0.20, None, False),
-    ("who", "2024-06-09T02:00Z", 12, 0.50, {**W_L2, "source": "learned"}, True),
+    (CLIENT_K, "who", "2024-05-29T02:00Z", 5, 0.30, {**DEFAULTS, "source": "default"}, False),
+    (CLIENT_K, "who", "2024-06-02T02:00Z", 7, 0.45, {**W_L, "source": "learned"}, True),
+    (CLIENT_K, "when", "2024-06-02T02:00Z", 3, 0.20, None, False),
+    (CLIENT_K, "who", "2024-06-09T02:00Z", 12, 0.50, {**W_L2, "source": "learned"}, True),
+    # Malformed weights (a string): the run counts for confidence, its weights are ignored, nothing crashes.
+    (CLIENT_O, "who", "2024-06-05T02:00Z", 1, 0.10, {**W_L, "authority": "high", "source": "learned"}, True),
 ]
 
 pytestmark = pytest.mark.slow
@@ -134,13 +135,13 @@ def insert_world(url: str) -> None:
                 conn.execute("insert into activities (id, lead_id, client_id, channel, action, subject, created_at) "
                              "values (%s, %s, %s, %s, %s, %s, %s)",
                              (uuid.UUID(int=number), lead_id(n), client, channel, action, f"subject {number}", at))
-        conn.execute("select set_config('app.client_ids', %s, true)", (str(CLIENT_K),))
-        for pattern_type, at, sample, confidence, weights, shipped in HISTORY:
+        conn.execute("select set_config('app.client_ids', %s, true)", (f"{CLIENT_K},{CLIENT_O}",))
+        for client, pattern_type, at, sample, confidence, weights, shipped in HISTORY:
             patterns = {"type": pattern_type} if weights is None else {
                 "type": "who", "recommended_weights": weights, "weights_validation": {"shipped": shipped}}
             conn.execute("insert into conversion_pattern_history (client_id, pattern_type, patterns, sample_size, confidence, "
                          "computed_at, run_id) values (%s, %s, %s, %s, %s, %s, %s)",
-                         (CLIENT_K, pattern_type, Jsonb(patterns), sample, confidence, at, uuid.uuid4()))
+                         (client, pattern_type, Jsonb(patterns), sample, confidence, at, uuid.uuid4()))
 
 
 @pytest.fixture(scope="module")
@@ -153,8 +154,9 @@ def world(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
     url = module_db_url
     insert_world(url)
-    dbt_or_fail(["build", "--select", "+path:models/marts/kpi", "+fct_how_touch_stats", "--indirect-selection", "cautious", "--vars", DBT_VARS],
-                url, tmp_path_factory.mktemp("dbt_target"), SCHEMA)
+    # The KPI marts, what they read and the KPI marts' own tests (not the upstream models' tests: their modules run them).
+    dbt_or_fail(["build", "--select", "+path:models/marts/kpi", "+fct_how_touch_stats", "path:tests/kpi",
+                 "--indirect-selection", "empty", "--vars", DBT_VARS], url, tmp_path_factory.mktemp("dbt_target"), SCHEMA)
     result = materialize([client_kpis], resources=build_resources(url, SCHEMA))
     assert result.success
     [event] = result.get_asset_materialization_events()
@@ -236,8 +238,10 @@ def test_learning_health_weight_convergence_from_the_history(world: dict) -> Non
     assert stability["latest_weights"] == W_L2 and stability["latest_weights_source"] == "learned"
     assert stability["max_abs_change_last_run"] == pytest.approx(0.02, abs=1e-9)
     assert (health["latest_confidence"]["who"]["confidence"], health["latest_confidence"]["who"]["runs"]) == (0.5, 3)
-    other = world["documents"][CLIENT_O]["learning_health"]["weight_stability"]
-    assert (other["runs"], other["outcomes_to_converge"], other["status"]) == (0, None, "no WHO learning run yet")
+    other = world["documents"][CLIENT_O]["learning_health"]
+    assert (other["weight_stability"]["runs"], other["weight_stability"]["outcomes_to_converge"]) == (0, None)
+    assert other["latest_confidence"]["who"]["confidence"] == 0.1      # the malformed run still counts here
+    assert weeks_of(world, CLIENT_O)["2024-W23"]["top_quintile"]["weights_source"] == "default"
 
 
 def _runs(*rows: tuple[int, bool, tuple[float, float, float, float]]) -> pd.DataFrame:
@@ -312,3 +316,16 @@ def test_kpis_table_is_tenant_isolated_for_the_app_role(world: dict) -> None:
         conn.execute("set local role convintel_app")
         conn.execute("select set_config('app.client_ids', %s, true)", (str(CLIENT_O),))
         assert [row[0] for row in conn.execute("select client_id from client_kpis")] == [CLIENT_O]
+
+
+def test_the_learning_job_computes_the_kpis_after_the_pattern_store() -> None:
+    from dagster import AssetKey
+
+    from dagster_pipelines.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    parents = graph.get(AssetKey("client_kpis")).parent_keys
+    assert {AssetKey("conversion_patterns"), AssetKey("fct_kpi_weekly_outcomes"), AssetKey("fct_kpi_weekly_channel_touches"),
+            AssetKey("fct_kpi_weekly_als_combinations")} <= parents
+    assert graph.get(AssetKey("fct_kpi_weekly_outcomes")).is_materializable      # a dbt model, not an external key
+    assert AssetKey("client_kpis") in defs.resolve_job_def("learning").asset_layer.asset_graph.get_all_asset_keys()
