@@ -11,6 +11,7 @@ Besides the stored patterns it reads:
 * the day × hour counts behind the WHEN heat map (touches and converting touches per local day and
   hour, aggregated in SQL from the dbt mart ``fct_when_touches``; the pattern stores days and hours
   separately);
+* the business KPIs the latest learning run stored for the client (``client_kpis``, docs/kpis.md);
 * when a type has no stored pattern: the client's data counts from the dbt marts and the detector's
   gate reason (WHO, WHEN, HOW: the detectors' own ``gate_reason``; WHAT: its SPEC thresholds over touches
   with text in ``int_touches``, close to but not exactly the WHAT detector's "analysed" touches), so the
