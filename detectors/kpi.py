@@ -178,57 +178,63 @@ def weight_convergence(who_runs: pd.DataFrame, tolerance: float = WEIGHT_TOLERAN
 
 # --- per week -------------------------------------------------------------------------------------------
 
-def multi_channel_lift(touches: pd.DataFrame) -> dict[str, Any]:
-    """≥ 2 channels so far vs 1 channel, per-touch booking rate, Mantel–Haenszel over strata
-    (touch_number, channel, first_channel)."""
-    frame = touches.assign(is_multi=touches["channels_so_far"].astype(int) >= 2)
-    totals = frame.groupby("is_multi")[["touches", "bookings"]].sum()
-    counts = {kind: (int(totals.loc[flag, "touches"]) if flag in totals.index else 0,
-                     int(totals.loc[flag, "bookings"]) if flag in totals.index else 0)
-              for kind, flag in (("multi", True), ("single", False))}
-    base = {"multi_touches": counts["multi"][0], "multi_bookings": counts["multi"][1],
-            "single_touches": counts["single"][0], "single_bookings": counts["single"][1]}
-    if frame.empty:
-        return {"lift": None, "ci_low": None, "ci_high": None, "p_value": None, "strata_used": 0, **base}
-    per_stratum = frame.pivot_table(index=["touch_number", "channel", "first_channel"], columns="is_multi",
-                                    values=["touches", "bookings"], aggfunc="sum", fill_value=0)
+STRATUM_COLUMNS = ["touch_number", "channel", "first_channel"]
+_NO_LIFT = {"lift": None, "ci_low": None, "ci_high": None, "p_value": None, "strata_used": 0,
+            "multi_touches": 0, "multi_bookings": 0, "single_touches": 0, "single_bookings": 0}
 
-    def column(value: str, flag: bool) -> np.ndarray:
-        return per_stratum[(value, flag)].to_numpy(float) if (value, flag) in per_stratum.columns else np.zeros(len(per_stratum))
 
-    effect = mantel_haenszel_risk_ratio(column("bookings", True), column("touches", True),
-                                        column("bookings", False), column("touches", False))
-    return json_safe({"lift": effect.risk_ratio, "ci_low": effect.ci_low, "ci_high": effect.ci_high,
-                      "p_value": effect.p_value, "strata_used": effect.strata_used, **base})
+def multi_channel_lift_by_week(touches: pd.DataFrame) -> dict[date, dict[str, Any]]:
+    """Per cohort week: ≥ 2 channels so far vs 1 channel, per-touch booking rate, Mantel–Haenszel over
+    strata (touch_number, channel, first_channel). One grouping for all weeks, then one MH per week."""
+    if touches.empty:
+        return {}
+    frame = touches.assign(is_multi=touches["channels_so_far"].to_numpy(int) >= 2)
+    counts = frame.groupby(["cohort_week", *STRATUM_COLUMNS, "is_multi"], sort=True)[["touches", "bookings"]].sum()
+    counts = counts.unstack("is_multi", fill_value=0)
+    arrays = {(value, flag): (counts[(value, flag)].to_numpy(float) if (value, flag) in counts.columns
+                              else np.zeros(len(counts)))
+              for value in ("touches", "bookings") for flag in (True, False)}
+    weeks = counts.index.get_level_values("cohort_week")
+    starts = np.flatnonzero(np.r_[True, weeks[1:] != weeks[:-1]])
+    bounds = np.r_[starts, len(weeks)]
+    result: dict[date, dict[str, Any]] = {}
+    for begin, end in zip(bounds[:-1], bounds[1:]):
+        part = {key: values[begin:end] for key, values in arrays.items()}
+        effect = mantel_haenszel_risk_ratio(part[("bookings", True)], part[("touches", True)],
+                                            part[("bookings", False)], part[("touches", False)])
+        result[weeks[begin]] = json_safe({
+            "lift": effect.risk_ratio, "ci_low": effect.ci_low, "ci_high": effect.ci_high, "p_value": effect.p_value,
+            "strata_used": effect.strata_used,
+            "multi_touches": int(part[("touches", True)].sum()), "multi_bookings": int(part[("bookings", True)].sum()),
+            "single_touches": int(part[("touches", False)].sum()), "single_bookings": int(part[("bookings", False)].sum()),
+        })
+    return result
 
 
 def top_quintile(combinations: pd.DataFrame, weights: Mapping[str, float], source: str,
                  shipped_at: datetime | None) -> dict[str, Any]:
-    complete = combinations[combinations["has_all_components"].astype(bool)]
+    """Booking rate of the top 20% by ALS score under ``weights`` (``who_weights``, one formula)."""
+    has_all = combinations["has_all_components"].to_numpy(bool)
+    complete = combinations[has_all]
     entry: dict[str, Any] = {"rate": None, "sample": 0, "conversions": 0.0, "ci_low": None, "ci_high": None}
     if not complete.empty:
         top = top_quintile_conversion_rate(complete[[*COMPONENTS, "risk", "leads", "conversions"]], weights)
         entry = {"rate": top.rate, "sample": top.sample, "conversions": top.conversions,
                  "ci_low": top.ci_low, "ci_high": top.ci_high}
-    return json_safe({**entry, "scored_leads": int(complete["leads"].sum()),
-                      "leads_without_components": int(combinations.loc[~combinations["has_all_components"].astype(bool), "leads"].sum()),
+    leads = combinations["leads"].to_numpy(float)
+    return json_safe({**entry, "scored_leads": int(leads[has_all].sum()), "leads_without_components": int(leads[~has_all].sum()),
                       "weights": {c: float(weights[c]) for c in COMPONENTS}, "weights_source": source,
                       "weights_shipped_at": shipped_at.isoformat() if shipped_at else None})
 
 
-def pattern_confidence(pattern_runs: pd.DataFrame, start: date) -> dict[str, Any]:
-    """Per type: the latest run computed in the week starting ``start`` (None without one)."""
-    begin, end = _midnight(start), _midnight(start + timedelta(days=7))
-    in_week = pattern_runs[(pattern_runs["computed_at"] >= begin) & (pattern_runs["computed_at"] < end)]
-    result: dict[str, Any] = {}
-    for pattern_type in PATTERN_TYPES:
-        runs = in_week[in_week["pattern_type"] == pattern_type].sort_values("computed_at", kind="stable")
-        if runs.empty:
-            result[pattern_type] = None
-            continue
-        last = runs.iloc[-1]
-        result[pattern_type] = json_safe({"confidence": float(last["confidence"]), "sample_size": int(last["sample_size"]),
-                                          "computed_at": last["computed_at"].isoformat()})
+def pattern_confidence_by_week(pattern_runs: pd.DataFrame) -> dict[date, dict[str, Any]]:
+    """Per calendar week (Monday UTC) with a run: per type, the latest run computed in it (None without one)."""
+    result: dict[date, dict[str, Any]] = {}
+    ordered = pattern_runs.sort_values("computed_at", kind="stable")
+    for pattern_type, computed_at, confidence, sample_size in ordered[PATTERN_RUN_COLUMNS].itertuples(index=False):
+        week = result.setdefault(week_start(computed_at), dict.fromkeys(PATTERN_TYPES))
+        week[pattern_type] = json_safe({"confidence": float(confidence), "sample_size": int(sample_size),
+                                        "computed_at": computed_at.isoformat()})     # later runs overwrite earlier ones
     return result
 
 
@@ -236,39 +242,50 @@ def _week_of(values: pd.Series) -> list[date]:
     return [week_start(v) for v in values]
 
 
+def _iso_week(start: date) -> str:
+    year, week, _ = start.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
 def weekly_kpis(inputs: KpiInputs) -> list[dict[str, Any]]:
     """One entry per week with a cohort or a learning run, oldest first."""
-    outcomes = inputs.outcomes.assign(cohort_week=_week_of(inputs.outcomes["cohort_week"])).set_index("cohort_week")
+    outcomes = inputs.outcomes.assign(cohort_week=_week_of(inputs.outcomes["cohort_week"]))
     touches = inputs.channel_touches.assign(cohort_week=_week_of(inputs.channel_touches["cohort_week"]))
     combinations = inputs.als_combinations.assign(cohort_week=_week_of(inputs.als_combinations["cohort_week"]))
-    weeks = sorted(set(outcomes.index) | set(_week_of(inputs.pattern_runs["computed_at"])))
+    lifts = multi_channel_lift_by_week(touches)
+    combinations_by_week = {week: group for week, group in combinations.groupby("cohort_week", sort=False)}
+    confidence_by_week = pattern_confidence_by_week(inputs.pattern_runs)
+    # One vectorised Wilson interval for every cohort week.
+    rates = rate_interval(outcomes["conversions"].to_numpy(float), outcomes["leads_with_outcome"].to_numpy(float))
+    cohorts = {row["cohort_week"]: dict(row, _rate=(rates.rate[i], rates.ci_low[i], rates.ci_high[i]))
+               for i, row in enumerate(outcomes.to_dict("records"))}
     shipped = shipped_weights(inputs.who_runs, inputs.client_weights, inputs.client_weights_updated_at)
     entries = []
-    for start in weeks:
+    for start in sorted(set(cohorts) | set(confidence_by_week)):
         weights, source, shipped_at = weights_in_force(shipped, _midnight(start))
-        entry: dict[str, Any] = {"week_start": start.isoformat(), "iso_week": f"{start.isocalendar()[0]}-W{start.isocalendar()[1]:02d}"}
-        if start in outcomes.index:
-            row = outcomes.loc[start]
+        entry: dict[str, Any] = {"week_start": start.isoformat(), "iso_week": _iso_week(start)}
+        row = cohorts.get(start)
+        if row is not None:
             leads, resolved, conversions = int(row["leads"]), int(row["leads_with_outcome"]), int(row["conversions"])
-            rate = rate_interval(conversions, resolved)
+            rate, ci_low, ci_high = row["_rate"]
             entry.update(json_safe({
                 "leads": leads, "leads_with_outcome": resolved, "conversions": conversions,
                 "failed": int(row["failed"]), "stale": int(row["stale"]), "in_flight": int(row["in_flight"]),
                 "share_resolved": resolved / leads if leads else None,
-                "booking_rate": {"rate": rate.rate, "ci_low": rate.ci_low, "ci_high": rate.ci_high,
+                "booking_rate": {"rate": rate, "ci_low": ci_low, "ci_high": ci_high,
                                  "sample": resolved, "conversions": conversions},
                 "median_days_to_convert": row["median_days_to_convert"] if conversions else None,
                 "avg_touches_to_convert": int(row["touches_to_convert"]) / conversions if conversions else None,
             }))
-            entry["multi_channel_lift"] = multi_channel_lift(touches[touches["cohort_week"] == start])
-            entry["top_quintile"] = top_quintile(combinations[combinations["cohort_week"] == start], weights, source, shipped_at)
+            entry["multi_channel_lift"] = lifts.get(start, dict(_NO_LIFT))
+            entry["top_quintile"] = top_quintile(combinations_by_week.get(start, combinations.iloc[0:0]), weights, source, shipped_at)
         else:
             entry.update({"leads": 0, "leads_with_outcome": 0, "conversions": 0, "failed": 0, "stale": 0,
                           "in_flight": 0, "share_resolved": None, "booking_rate": None, "median_days_to_convert": None,
                           "avg_touches_to_convert": None, "multi_channel_lift": None, "top_quintile": None})
         entry["weights_in_force"] = {"weights": weights, "source": source,
                                      "shipped_at": shipped_at.isoformat() if shipped_at else None}
-        entry["pattern_confidence"] = pattern_confidence(inputs.pattern_runs, start)
+        entry["pattern_confidence"] = confidence_by_week.get(start, dict.fromkeys(PATTERN_TYPES))
         entries.append(entry)
     return entries
 
