@@ -329,3 +329,12 @@ def test_the_learning_job_computes_the_kpis_after_the_pattern_store() -> None:
             AssetKey("fct_kpi_weekly_als_combinations")} <= parents
     assert graph.get(AssetKey("fct_kpi_weekly_outcomes")).is_materializable      # a dbt model, not an external key
     assert AssetKey("client_kpis") in defs.resolve_job_def("learning").asset_layer.asset_graph.get_all_asset_keys()
+
+
+def test_report_section_says_plainly_when_no_kpis_were_computed() -> None:
+    from convintel.report.data import ClientReport
+    from convintel.report.render import render_report
+
+    page = render_report(ClientReport(CLIENT_K, "Client <K>", datetime(2024, 6, 30, tzinfo=timezone.utc)))
+    assert 'data-section="kpis"' in page and "No business KPIs computed for this client yet" in page
+    assert '<a href="#kpis" class="off">' in page
