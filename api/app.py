@@ -23,6 +23,7 @@ from api import engines, runs
 from api.cache import CachedPatterns, PatternCache, etag_of, if_none_match
 from api.db import ConnectionPool, scope_to
 from api.keys import ApiKey, authenticate
+from api.kpi_models import ClientKpis
 from api.models import (
     AllocateRequest, AllocateResponse, ClientPatterns, ContextConsumer, Health, LearnRequest, OnePattern,
     PatternContext, PatternTypeName, RunAccepted, RunStatus, ScoreRequest, ScoreResponse, SnapshotRequest,
@@ -366,6 +367,22 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         with scoped(key, client_id) as conn:
             page = build_report_html(conn, client_id, app_role=True)
         return HTMLResponse(page, headers={"Cache-Control": "private, no-store"})
+
+    # --- business KPIs (docs/kpis.md) ----------------------------------------------------------------
+
+    @app.get("/clients/{client_id}/kpis", response_model=ClientKpis, tags=["patterns"],
+             responses={404: {"description": "unknown client, or no KPIs computed yet"}})
+    def kpis(client_id: UUID, key: Annotated[ApiKey, Depends(current_key)]) -> ClientKpis:
+        """Business KPIs per cohort week (booking rate, days and touches to book, multi-channel lift, top
+        quintile under the weights in force, pattern confidence) and learning health (weight
+        convergence), as computed by the latest learning run; read through the row-level-secured role."""
+        from convintel.report.data import load_client_kpis
+
+        with scoped(key, client_id) as conn:
+            document = load_client_kpis(conn, client_id)
+        if document is None:
+            raise _not_found("no KPIs computed for this client yet (run a learning run)")
+        return ClientKpis.model_validate(document)
 
     @app.post("/clients/{client_id}/snapshot", response_model=SnapshotResponse, tags=["engines"])
     def snapshot(client_id: UUID, request_body: SnapshotRequest,

@@ -27,13 +27,14 @@ def run_learning(url: str, client_ids: Sequence[UUID] = (), *, log_path: Path | 
         prepare_manifest(url)  # before importing the dbt assets: they read the manifest at import time
 
     from dagster_pipelines.assets.dbt import dbt_models
+    from dagster_pipelines.assets.kpi import client_kpis
     from dagster_pipelines.assets.patterns import DETECTOR_ASSETS, conversion_patterns
     from dagster_pipelines.resources import build_resources
 
     run_config = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}  # the full log is in the UI
     with log_path.open("a") as log, contextlib.redirect_stdout(log):
         return materialize(
-            [dbt_models, *DETECTOR_ASSETS, conversion_patterns],
+            [dbt_models, *DETECTOR_ASSETS, conversion_patterns, client_kpis],
             resources=build_resources(url, dbt_schema, client_ids=[str(c) for c in client_ids]),
             instance=DagsterInstance.get(),
             run_config=run_config, raise_on_error=False,

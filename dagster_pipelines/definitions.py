@@ -5,10 +5,11 @@ from dagster import Definitions, JobDefinition, ScheduleDefinition, define_asset
 from dagster_pipelines.assets.backfill import content_snapshot_backfill
 from dagster_pipelines.assets.dbt import dbt_models
 from dagster_pipelines.assets.health import pattern_health
+from dagster_pipelines.assets.kpi import client_kpis
 from dagster_pipelines.assets.patterns import DETECTOR_ASSETS, conversion_patterns
 from dagster_pipelines.resources import build_resources
 
-LEARNING_ASSETS = [dbt_models, *DETECTOR_ASSETS, conversion_patterns]
+LEARNING_ASSETS = [dbt_models, *DETECTOR_ASSETS, conversion_patterns, client_kpis]
 
 dbt_build_job = define_asset_job("dbt_build", selection=[dbt_models], description="Seeds, models and tests of the dbt project.")
 learning_job = define_asset_job(

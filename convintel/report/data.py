@@ -11,6 +11,7 @@ Besides the stored patterns it reads:
 * the day × hour counts behind the WHEN heat map (touches and converting touches per local day and
   hour, aggregated in SQL from the dbt mart ``fct_when_touches``; the pattern stores days and hours
   separately);
+* the business KPIs the latest learning run stored for the client (``client_kpis``, docs/kpis.md);
 * when a type has no stored pattern: the client's data counts from the dbt marts and the detector's
   gate reason (WHO, WHEN, HOW: the detectors' own ``gate_reason``; WHAT: its SPEC thresholds over touches
   with text in ``int_touches``, close to but not exactly the WHAT detector's "analysed" touches), so the
@@ -73,6 +74,7 @@ class ClientReport:
     heat_cells: dict[tuple[int, int], tuple[int, int]] | None = None
     data_counts: dict[str, int] | None = None     # None: the dbt marts are not built yet
     gate_reasons: dict[str, str | None] = field(default_factory=dict)   # per missing type
+    kpis: dict[str, Any] | None = None            # the stored business KPIs (client_kpis), None before a run
 
     @property
     def missing_types(self) -> list[str]:
@@ -117,6 +119,7 @@ def load_client_report(conn: psycopg.Connection, client: str | UUID, *, dbt_sche
         report.drift = _drift(conn, client_id)
         report.health_run, report.health_findings = _health(conn, client_id)
         report.heat_cells = _pattern_heat_cells(report.patterns.get("when"))
+        report.kpis = load_client_kpis(conn, client_id)
         if report.heat_cells is None and read_marts and _has_relation(conn, schema, "fct_when_touches"):
             report.heat_cells = _heat_cells(conn, schema, client_id)
         if report.missing_types and read_marts:
@@ -207,6 +210,15 @@ def _health(conn: psycopg.Connection, client_id: UUID) -> tuple[dict[str, Any] |
         """, (run[0], client_id)).fetchall()
     return ({"id": run[0], "checked_at": run[1]},
             [{"pattern_type": f[0], "rule": f[1], "severity": f[2], "message": f[3], "details": f[4]} for f in findings])
+
+
+def load_client_kpis(conn: psycopg.Connection, client_id: UUID) -> dict[str, Any] | None:
+    """The client's stored KPI document (``client_kpis``, migration 007; docs/kpis.md) visible in the
+    session's scope, or None (no learning run has computed it, or the table does not exist yet)."""
+    if not conn.execute("select to_regclass('client_kpis') is not null").fetchone()[0]:
+        return None
+    row = conn.execute("select kpis from client_kpis where client_id = %s", (client_id,)).fetchone()
+    return row[0] if row else None
 
 
 def _has_relation(conn: psycopg.Connection, schema: str, name: str) -> bool:

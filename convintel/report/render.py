@@ -29,6 +29,7 @@ from convintel.report.charts import (
     path_bars,
 )
 from convintel.report.data import ClientReport, StoredPattern
+from convintel.report.kpis import kpi_section
 
 SECTIONS = (("who", "WHO converts"), ("what", "WHAT converts"), ("when", "WHEN leads book"),
             ("how", "HOW (channels)"), ("health", "Health & drift"))
@@ -610,7 +611,8 @@ def render_report(report: ClientReport) -> str:
     has_any = bool(report.patterns)
     nav = "".join(
         f'<a href="#{key}" class="{"" if key == "health" or key in report.patterns else "off"}">{escape(title)}</a>'
-        for key, title in SECTIONS)
+        for key, title in SECTIONS) + f'<a href="#kpis" class="{"" if report.kpis else "off"}">Business KPIs</a>'
+    kpis = f'<section id="kpis" data-section="kpis"><h2>Business KPIs</h2>{kpi_section(report)}</section>'
     if has_any:
         body = "".join(
             f'<section id="{key}" data-section="{key}"><h2>{escape(title)}</h2>{renderer(report)}</section>'
@@ -621,6 +623,7 @@ def render_report(report: ClientReport) -> str:
     else:
         body = _insufficient(report) + f'<section id="health" data-section="health"><h2>Health &amp; drift</h2>{_health(report)}</section>'
         legend = ""
+    body += kpis
     return (
         "<!DOCTYPE html>\n"
         f'<html lang="en" data-client-id="{escape(str(report.client_id), quote=True)}"><head><meta charset="utf-8">'

@@ -1,0 +1,54 @@
+{#- Business KPIs, lead-score part (docs/kpis.md): fct_who_component_combinations split by COHORT WEEK
+    (ISO week, UTC, of the lead's first touch): per client and week, each distinct combination of the
+    ALS components at first touch of the leads with a final outcome, clipped as the ALS score clips
+    them, with its leads and conversions. detectors.kpi scores the combinations with the weights in
+    force that week (detectors.who_weights, one formula) for the top-quintile booking rate. Leads
+    missing a component are kept in one row per client and week (has_all_components = false);
+    never-touched leads have no cohort week and are not here. -#}
+
+{%- set als = var('als') -%}
+{%- set limits = {} -%}
+{%- for name, spec in als['components'].items() -%}
+    {%- do limits.update({name: spec['max_points']}) -%}
+{%- endfor -%}
+{%- do limits.update({'risk': als['risk_max_points']}) %}
+
+with
+
+leads as (
+    select * from {{ ref('fct_who_leads') }}
+    where first_touch_at is not null
+),
+
+keyed as (
+    select
+        client_id,
+        cast(date_trunc('week', first_touch_at at time zone 'UTC') as date) as cohort_week,
+        is_converted,
+        has_all_als_components as has_all_components,
+        {%- for name, max_points in limits.items() %}
+        case
+            when not has_all_als_components then null
+            when {{ name }} < 0 then 0
+            when {{ name }} > {{ max_points }} then {{ max_points }}
+            else {{ name }}
+        end as {{ name }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from leads
+),
+
+final as (
+    select
+        client_id,
+        cohort_week,
+        has_all_components,
+        {%- for name in limits %}
+        {{ name }},
+        {%- endfor %}
+        cast(count(*) as bigint) as leads,
+        cast(sum(case when is_converted then 1 else 0 end) as bigint) as conversions
+    from keyed
+    group by client_id, cohort_week, has_all_components, {{ limits.keys() | join(', ') }}
+)
+
+select * from final

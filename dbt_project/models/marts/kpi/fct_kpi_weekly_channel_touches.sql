@@ -1,0 +1,53 @@
+{#- Business KPIs, multi-channel part (docs/kpis.md): the per-touch sufficient statistics of
+    fct_how_touch_stats (same units, same exposure rule), split by the lead's COHORT WEEK (ISO week,
+    UTC, of its first touch): per client, cohort week, touch_number, channel of the touch, the lead's
+    first channel and channels_so_far (distinct channels among touches 1..k), the touches reached and
+    the bookings right after them. The last touch of an in-flight lead is left out (its outcome is
+    unknown). detectors.kpi compares >= 2 channels with 1 channel inside the strata (touch_number,
+    channel, first_channel) by Mantel-Haenszel, as the HOW detector does. -#}
+
+with
+
+touches as (
+    select * from {{ ref('int_touches') }}
+),
+
+first_use as (
+    select
+        touches.*,
+        row_number() over (partition by lead_id, channel order by touch_number) = 1 as is_new_channel,
+        first_value(channel) over (partition by lead_id order by touch_number) as first_channel,
+        min(touched_at) over (partition by lead_id) as first_touch_at
+    from touches
+),
+
+with_channel_count as (
+    select
+        first_use.*,
+        sum(case when is_new_channel then 1 else 0 end) over (
+            partition by lead_id order by touch_number rows between unbounded preceding and current row
+        ) as channels_so_far,
+        cast(date_trunc('week', first_touch_at at time zone 'UTC') as date) as cohort_week
+    from first_use
+),
+
+known_outcome as (
+    select * from with_channel_count
+    where not (lead_outcome = 'in_flight' and is_last_touch)
+),
+
+final as (
+    select
+        client_id,
+        cohort_week,
+        cast(touch_number as integer) as touch_number,
+        cast(channel as text) as channel,
+        cast(first_channel as text) as first_channel,
+        cast(channels_so_far as integer) as channels_so_far,
+        cast(count(*) as bigint) as touches,
+        cast(sum(case when is_converting_touch then 1 else 0 end) as bigint) as bookings
+    from known_outcome
+    group by client_id, cohort_week, touch_number, channel, first_channel, channels_so_far
+)
+
+select * from final
