@@ -107,7 +107,7 @@ def test_database_stopped_mid_run_loses_nothing_fails_clearly_and_the_next_run_s
         own_cluster: LocalCluster, tmp_path: Path) -> None:
     url = own_cluster.up()
     migrate(url)
-    generate(url, clients=2, leads=1500, seed=71, as_of=AS_OF)
+    generate(url, clients=2, leads=800, seed=71, as_of=AS_OF)
     clients = _store_earlier_runs(url)
     before = _stored_state(url)
     env = {**os.environ, "DATABASE_URL": url, "DBT_SCHEMA": "analytics", "CONVINTEL_STATE_DIR": str(tmp_path / "state"),
