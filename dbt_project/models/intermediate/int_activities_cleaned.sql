@@ -15,6 +15,9 @@
     raw content_snapshot as another row (after normalisation of channel/action); the smallest
     activity_id is kept. Copies of a row that fails an earlier rule carry that rule's reason.
     The table is UNLOGGED (rebuilt by every run, read only by the next models: no WAL for 5M rows).
+    lead_excluded also covers the activities of a lead whose status says converted but whose booking
+    cannot be placed in time (no converted_at, no meeting_booked passing the rules): int_lead_outcomes
+    drops that lead (converted_without_booking_time), and its activities leave with it, counted.
     Downstream models use `where not is_excluded`. The booking cut (touch_at_or_after_booking) is
     applied in int_touches, because the booking time is known only after this model. -#}
 
@@ -25,8 +28,30 @@ activities as not materialized (
     select * from {{ ref('stg_activities') }}
 ),
 
-leads as (
-    select lead_id, client_id, is_excluded from {{ ref('int_leads_cleaned') }}
+-- Read twice (rules, leads without a booking time): not materialised, so each use keeps its plan.
+leads as not materialized (
+    select lead_id, client_id, is_excluded, status_class, converted_at from {{ ref('int_leads_cleaned') }}
+),
+
+-- The leads int_lead_outcomes drops: status converted, no converted_at, and no booking event that
+-- passes the activity rules below (a duplicate booking always has a kept original). Usually none.
+leads_without_booking_time as (
+    select leads.lead_id
+    from leads
+    where leads.status_class = 'converted'
+      and leads.converted_at is null
+      and not leads.is_excluded
+      and not exists (
+          select 1
+          from activities as bookings
+          where bookings.lead_id = leads.lead_id
+            and bookings.client_id = leads.client_id
+            and bookings.is_booking
+            and bookings.created_at is not null
+            and bookings.is_known_channel
+            and bookings.is_channel_consistent
+            and bookings.created_at <= {{ as_of_timestamp() }}
+      )
 ),
 
 checked as (
@@ -109,13 +134,19 @@ final as (
         checked.is_snapshot_object,
         checked.has_content_snapshot and not checked.is_snapshot_object as is_snapshot_ignored,
         checked.is_platform_converting_touch,
-        coalesce(
-            checked.rule_exclusion_reason,
-            case when duplicates.activity_id is not null then 'duplicate_activity' end
-        ) as exclusion_reason
+        -- Such a lead's rows pass rules 1-3 (known, analysed lead), so lead_excluded keeps its precedence.
+        case
+            when leads_without_booking_time.lead_id is not null then 'lead_excluded'
+            else coalesce(
+                checked.rule_exclusion_reason,
+                case when duplicates.activity_id is not null then 'duplicate_activity' end
+            )
+        end as exclusion_reason
     from checked
     left join duplicates
         on duplicates.activity_id = checked.activity_id
+    left join leads_without_booking_time
+        on leads_without_booking_time.lead_id = checked.lead_id
 )
 
 select
