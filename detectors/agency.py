@@ -20,6 +20,8 @@ Prior (leave one out)
     from the agency counts *minus the client's own* — the other clients' pooled rate of the category
     over their pooled baseline. Categories only the client has, or an agency made of this client
     alone, give no prior: the client's baseline stays the target, as without an agency pattern.
+    ``who_agency_priors`` (WHO dimensions), ``when_agency_priors`` (hazard by touch number) and
+    ``how_agency_priors`` (first channel) derive it from the stored agency pattern's counts.
 """
 
 from __future__ import annotations
@@ -232,13 +234,52 @@ def who_agency_priors(agency: Mapping[str, Any] | None, inputs: WhoInputs) -> di
         rows = own[own["dimension"] == dimension]
         own_counts = {category: (float(leads), float(conversions))
                       for category, leads, conversions in zip(rows["category"], rows["leads"], rows["conversions"])}
-        rates: dict[Any, float] = {}
-        for entry in _entries(agency, path):
-            own_sample, own_conversions = own_counts.get(entry.get("category"), (0.0, 0.0))
-            rate = leave_one_out_rate(float(entry.get("sample") or 0), float(entry.get("conversions") or 0),
-                                      own_sample, own_conversions)
-            if rate is not None:
-                rates[entry.get("category")] = rate
-        if rates:
-            priors[dimension] = AgencyPrior(rates=rates, baseline=baseline)
+        prior = _family_prior(_entries(agency, path), "category", own_counts, baseline)
+        if prior:
+            priors[dimension] = prior
     return priors
+
+
+def _family_prior(entries: Sequence[Mapping[str, Any]], key: str, own: Mapping[Any, tuple[float, float]],
+                  baseline: float) -> AgencyPrior | None:
+    """The other clients' rate per category of one family (agency entries minus the client's own counts)."""
+    rates: dict[Any, float] = {}
+    for entry in entries:
+        own_sample, own_conversions = own.get(entry.get(key), (0.0, 0.0))
+        rate = leave_one_out_rate(float(entry.get("sample") or 0), float(entry.get("conversions") or 0),
+                                  own_sample, own_conversions)
+        if rate is not None:
+            rates[entry.get(key)] = rate
+    return AgencyPrior(rates=rates, baseline=baseline) if rates else None
+
+
+def when_agency_priors(agency: Mapping[str, Any] | None, inputs: WhenInputs) -> dict[str, AgencyPrior]:
+    """The other clients' booking hazard per touch number over their per-touch rate (``touch_number``)."""
+    entries = _entries(agency or {}, ("touch_hazard",))
+    if not entries:
+        return {}
+    entries = [{"touch_number": int(e["touch_number"]), "sample": e.get("leads_reached") or 0,
+                "conversions": e.get("bookings") or 0} for e in entries if e.get("touch_number") is not None]
+    own = {int(t): (float(r), float(b)) for t, r, b in
+           zip(inputs.hazard["touch_number"], inputs.hazard["leads_reached"], inputs.hazard["bookings"])}
+    baseline = leave_one_out_rate(sum(float(e["sample"]) for e in entries), sum(float(e["conversions"]) for e in entries),
+                                  sum(r for r, _ in own.values()), sum(b for _, b in own.values()))
+    if baseline is None or baseline <= 0:
+        return {}
+    prior = _family_prior(entries, "touch_number", own, baseline)
+    return {"touch_number": prior} if prior else {}
+
+
+def how_agency_priors(agency: Mapping[str, Any] | None, inputs: HowInputs) -> dict[str, AgencyPrior]:
+    """The other clients' booking rate per first channel over their baseline (``first_channel``)."""
+    if not agency or not agency.get("sample_size"):
+        return {}
+    baseline = leave_one_out_rate(agency["sample_size"], agency.get("conversions", 0),
+                                  inputs.leads_with_outcome, inputs.conversions)
+    first = agency.get("first_touch_effectiveness")
+    if baseline is None or baseline <= 0 or not isinstance(first, Mapping):
+        return {}
+    by_channel = inputs.paths.groupby("first_channel")[["leads", "conversions"]].sum() if len(inputs.paths) else None
+    own = {} if by_channel is None else {c: (float(r["leads"]), float(r["conversions"])) for c, r in by_channel.iterrows()}
+    prior = _family_prior([e for e in first.values() if isinstance(e, Mapping)], "channel", own, baseline)
+    return {"first_channel": prior} if prior else {}

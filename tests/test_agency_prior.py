@@ -13,8 +13,8 @@ import pandas as pd
 import psycopg
 import pytest
 
-from detectors.agency import (AGENCY_ID, MIN_CLIENTS_POOLED, as_agency_pattern, leave_one_out_rate, pool_how_inputs,
-                              pool_when_inputs, pool_who_inputs, who_agency_priors)
+from detectors.agency import (AGENCY_ID, MIN_CLIENTS_POOLED, as_agency_pattern, how_agency_priors, leave_one_out_rate,
+                              pool_how_inputs, pool_when_inputs, pool_who_inputs, when_agency_priors, who_agency_priors)
 from detectors.how import HowInputs
 from detectors.stats import AgencyPrior, agency_prior_means, rank_categories, standardised_rate
 from detectors.when import WhenInputs
@@ -173,6 +173,25 @@ def test_the_who_prior_leaves_the_client_out_of_the_agency_counts() -> None:
     assert saas["with"]["shrunk_rate"] > saas["without"]["shrunk_rate"]  # the others' saas lift (7/30)/(12/70) > 1
 
 
+def test_the_when_and_how_priors_leave_the_client_out_too() -> None:
+    agency_when = {"touch_hazard": [{"touch_number": 1, "leads_reached": 300, "bookings": 30},
+                                    {"touch_number": 2, "leads_reached": 200, "bookings": 30}]}
+    hazard = pd.DataFrame({"touch_number": [1, 2], "leads_reached": [100, 50], "bookings": [10, 5]})
+    own_when = WhenInputs(A, 100, 150, 15, 0, hazard, pd.DataFrame(), pd.DataFrame())
+    [when_prior] = when_agency_priors(agency_when, own_when).values()
+    # Others: touch 1 20/200, touch 2 25/150; their per-touch rate (60 − 15)/(500 − 150).
+    assert round(when_prior.baseline, 6) == round(45 / 350, 6) and when_prior.rates == {1: 0.1, 2: pytest.approx(25 / 150)}
+
+    agency_how = {"sample_size": 100, "conversions": 20, "first_touch_effectiveness": {
+        "email_first": {"channel": "email", "sample": 60, "conversions": 15},
+        "linkedin_first": {"channel": "linkedin", "sample": 40, "conversions": 5}}}
+    paths = pd.DataFrame({"channel_path": ["email", "linkedin"], "touches": [1, 1], "distinct_channels": [1, 1],
+                          "first_channel": ["email", "linkedin"], "leads": [20, 10], "conversions": [5, 0]})
+    own_how = HowInputs(A, 30, 5, paths, pd.DataFrame(), pd.DataFrame())
+    [how_prior] = how_agency_priors(agency_how, own_how).values()
+    assert how_prior.baseline == pytest.approx(15 / 70) and how_prior.rates == {"email": 0.25, "linkedin": pytest.approx(5 / 30)}
+
+
 # --- the learning run and the API ------------------------------------------------------------------------
 
 SMALL_SEED = 704  # one client, 30 leads: 3 bookings (measured: SynthSummary.conversions)
@@ -226,12 +245,15 @@ def test_the_agency_patterns_have_their_own_scope_and_no_fake_client(world: Worl
         stored_clients = {r[0] for r in conn.execute("select client_id from conversion_patterns")}
         real_clients = {r[0] for r in conn.execute("select id from clients")}
         who = {r[0]: r[1] for r in conn.execute("select client_id, patterns from conversion_patterns where pattern_type = 'who'")}
+        served_when_how = {(r[0], r[1]): r[2] for r in conn.execute(
+            "select client_id, pattern_type, patterns from conversion_patterns where pattern_type in ('when', 'how')")}
     assert [(t, n, s) for t, n, _, s in agency] == [(t, 4, "agency") for t in ("how", "what", "when", "who")]
     assert history == 4
     # Every stored client pattern belongs to a real client; the small client has none of its own.
     assert stored_clients == set(world.big) and stored_clients <= real_clients and AGENCY_ID not in real_clients
-    # The big clients' WHO rankings were shrunk toward the agency prior (the other clients pooled).
+    # The big clients' rankings were shrunk toward the agency prior (the other clients pooled).
     assert all("shrinkage_prior" in who[c] for c in world.big)
+    assert all("shrinkage_prior" in p for p in served_when_how.values())
 
 
 @pytest.mark.slow
