@@ -19,7 +19,7 @@ from fastapi import Body, Depends, FastAPI, HTTPException, Request, Response, st
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api import engines, runs
+from api import engines, runs, scopes
 from api.cache import CachedPatterns, PatternCache, etag_of, if_none_match
 from api.db import ConnectionPool, scope_to
 from api.keys import ApiKey, authenticate
@@ -154,46 +154,42 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     # --- patterns ---------------------------------------------------------------------------------
 
     def load_patterns(key: ApiKey, client_id: UUID) -> CachedPatterns:
+        """Per type the pattern that serves the client — its own, else the agency-wide one — with its
+        scope (api/scopes.py); ``CachedPatterns.scopes`` and ``.entry(type)`` give them to callers."""
         with scoped(key, client_id) as conn:
-            version = tuple(
-                (row[0], row[1], row[2], row[3].isoformat(), row[4])
-                for row in conn.execute(
-                    "select pattern_type, id::text, xmin::text, computed_at, valid_until > now() "
-                    "from conversion_patterns where client_id = %s order by pattern_type",
-                    (client_id,),
-                )
-            )
+            version = tuple(sorted(
+                version_row(row) for row in conn.execute(scopes.VERSION_SQL, {"client_id": client_id})))
             cached = cache.get(client_id, version)
             if cached is not None:
                 return cached
-            rows = conn.execute(
-                "select pattern_type, id::text, xmin::text, computed_at, valid_until > now(), patterns::text, "
-                "sample_size, confidence, valid_until from conversion_patterns where client_id = %s "
-                "order by pattern_type",
-                (client_id,),
-            ).fetchall()
+            rows = conn.execute(scopes.ROWS_SQL, {"client_id": client_id}).fetchall()
         # The version of what was actually read (a store may have committed between the two queries).
-        version = tuple((r[0], r[1], r[2], r[3].isoformat(), r[4]) for r in rows)
+        version = tuple(sorted(version_row(r) for r in rows))
         by_type: dict[str, tuple[str, bytes]] = {}
+        served_scopes: dict[str, str] = {}
         parts: list[str] = []
-        for row in sorted(rows, key=lambda r: PATTERN_ORDER.index(r[0])):
-            pattern_type, _, _, computed_at, is_valid, patterns_text, sample_size, confidence, valid_until = row
+        for row in sorted(rows, key=lambda r: PATTERN_ORDER.index(r[1])):
+            scope, pattern_type, _, _, computed_at, is_valid, patterns_text, sample_size, confidence, valid_until, pooled = row
             # The stored JSON text is spliced in as it is: no parse and re-serialise of the patterns.
             fields = (
                 f'"patterns":{patterns_text},"sample_size":{int(sample_size)},'
                 f'"confidence":{json.dumps(float(confidence))},"computed_at":{json.dumps(computed_at.isoformat())},'
-                f'"valid_until":{json.dumps(valid_until.isoformat())},"is_valid":{"true" if is_valid else "false"}'
+                f'"valid_until":{json.dumps(valid_until.isoformat())},"is_valid":{"true" if is_valid else "false"},'
+                f'"scope":"{scope}"' + (f',"clients_pooled":{int(pooled)}' if scope == "agency" else "")
             )
             parts.append(f'"{pattern_type}":{{{fields}}}')
             one = f'{{"client_id":"{client_id}","pattern_type":"{pattern_type}",{fields}}}'
             by_type[pattern_type] = (etag_of((client_id, version_row(row))), one.encode())
+            served_scopes[pattern_type] = scope
         body = f'{{"client_id":"{client_id}","patterns":{{{",".join(parts)}}}}}'.encode()
-        cached = CachedPatterns(version, etag_of((client_id, version)), body, by_type)
+        cached = CachedPatterns(version, etag_of((client_id, version)), body, by_type, served_scopes)
         cache.put(client_id, cached)
         return cached
 
     def version_row(row: tuple) -> tuple:
-        return (row[0], row[1], row[2], row[3].isoformat(), row[4])
+        """(type, scope, id, xmin, computed_at, is_valid): the scope is part of the version, so a client
+        pattern replacing the agency's (or an agency pattern changing) changes the ETag."""
+        return (row[1], row[0], row[2], row[3], row[4].isoformat(), row[5])
 
     def conditional(request: Request, etag: str, body: bytes) -> Response:
         headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
@@ -290,18 +286,21 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         with scoped(key, client_id) as conn:
             client_weights = conn.execute(
                 "select als_learned_weights from convintel_api_clients where id = %s", (client_id,)).fetchone()[0]
-            who = conn.execute(
-                "select confidence, patterns->'recommended_weights' from conversion_patterns "
-                "where client_id = %s and pattern_type = 'who'",
-                (client_id,),
-            ).fetchone()
-        who_pattern = None if who is None else {"recommended_weights": who[1]}
-        choice = engines.choose_weights(who_pattern, None if who is None else float(who[0]), client_weights)
+            # The client's WHO pattern, else the agency-wide one (api/scopes.py).
+            who = conn.execute(scopes.SERVED_KEYS_SQL.format(payload="patterns->'recommended_weights'"),
+                               {"client_id": client_id, "pattern_type": "who"}).fetchone()
+        weights_scope = None if who is None else who[0]
+        who_pattern = None if who is None else {"recommended_weights": who[3]}
+        # clients.als_learned_weights are the client's own shipped weights: not used under an agency pattern.
+        choice = engines.choose_weights(who_pattern, None if who is None else float(who[1]),
+                                        client_weights if weights_scope == "client" else None)
         components = request_body.components.model_dump()
         value, terms = engines.als_score(components, choice.weights)
         return ScoreResponse(client_id=client_id, score=value, terms=terms, risk=components["risk"],
                              weights=choice.weights, weights_source=choice.source, blend_factor=choice.blend_factor,
-                             who_confidence=choice.confidence, reason=choice.reason)
+                             who_confidence=choice.confidence, weights_scope=weights_scope,
+                             clients_pooled=None if who is None else who[2],
+                             reason=scopes.scope_reason(weights_scope, None if who is None else who[2], choice.reason))
 
     @app.post("/clients/{client_id}/allocate", response_model=AllocateResponse, tags=["engines"])
     def allocate(client_id: UUID, request_body: AllocateRequest,
@@ -324,16 +323,16 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                 if lead is None:
                     raise _not_found("lead not found")
                 lead_tz = lead[0]
+            # Per type the client's pattern, else the agency-wide one (api/scopes.py): (scope, confidence,
+            # clients_pooled, the keys the planner reads).
             stored = {
-                row[0]: (float(row[1]), row[2])
-                for row in conn.execute(
-                    "select pattern_type, confidence, case pattern_type "
-                    "  when 'when' then jsonb_build_object('best_days', patterns->'best_days', "
-                    "       'best_hours', patterns->'best_hours', 'optimal_sequence_gaps', patterns->'optimal_sequence_gaps') "
-                    "  else jsonb_build_object('best_first_channel', patterns->'best_first_channel', "
-                    "       'winning_sequences', patterns->'winning_sequences') end "
-                    "from conversion_patterns where client_id = %s and pattern_type in ('when', 'how')",
-                    (client_id,),
+                pattern_type: conn.execute(scopes.SERVED_KEYS_SQL.format(payload=payload),
+                                           {"client_id": client_id, "pattern_type": pattern_type}).fetchone()
+                for pattern_type, payload in (
+                    ("when", "jsonb_build_object('best_days', patterns->'best_days', 'best_hours', patterns->'best_hours', "
+                             "'optimal_sequence_gaps', patterns->'optimal_sequence_gaps')"),
+                    ("how", "jsonb_build_object('best_first_channel', patterns->'best_first_channel', "
+                            "'winning_sequences', patterns->'winning_sequences')"),
                 )
             }
         tz_name, tz_source = "UTC", "utc"
@@ -341,10 +340,15 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             if candidate and _zone(candidate) is not None:
                 tz_name, tz_source = candidate, source
                 break
-        when_conf, when = stored.get("when", (None, None))
-        how_conf, how = stored.get("how", (None, None))
-        plan = engines.allocate(when=when, when_confidence=when_conf, how=how, how_confidence=how_conf,
+        when_scope, when_conf, when_pooled, when = stored["when"] or (None, None, None, None)
+        how_scope, how_conf, how_pooled, how = stored["how"] or (None, None, None, None)
+        plan = engines.allocate(when=when, when_confidence=None if when_conf is None else float(when_conf),
+                                how=how, how_confidence=None if how_conf is None else float(how_conf),
                                 tz_name=tz_name, start_at=start_at, touches=request_body.touches)
+
+        def choice_info(choice: engines.Choice, scope: str | None, pooled: int | None) -> dict:
+            return {**vars(choice), "reason": scopes.scope_reason(scope, pooled, choice.reason), "scope": scope}
+
         return AllocateResponse(
             client_id=client_id, lead_id=request_body.lead_id, timezone=tz_name, timezone_source=tz_source,
             send_days=plan.send_days, send_hour=plan.send_hour,
@@ -354,7 +358,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                  "local_day_of_week": t.send_at_local.weekday(), "local_hour": t.send_at_local.hour}
                 for t in plan.touches
             ],
-            channels=vars(plan.channels), gaps=vars(plan.gaps), send_times=vars(plan.send_times),
+            channels=choice_info(plan.channels, how_scope, how_pooled), gaps=choice_info(plan.gaps, when_scope, when_pooled),
+            send_times=choice_info(plan.send_times, when_scope, when_pooled),
         )
 
     @app.get("/clients/{client_id}/report", response_class=HTMLResponse, tags=["patterns"],

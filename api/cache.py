@@ -4,8 +4,9 @@ Patterns change when a learning run stores them (weekly), yet every request must
 rows. So each request asks the database one cheap question, inside its client-scoped transaction:
 the *version* of the client's stored patterns — per row its id, its ``xmin`` (the transaction that
 last wrote it: any upsert, update or manual edit changes it), ``computed_at`` and whether it is still
-valid (``valid_until > now()``, which flips with time alone). The version reads only small columns of
-at most four index-found rows; the JSON itself is read, spliced into a response and hashed into an
+valid (``valid_until > now()``, which flips with time alone) — and its scope: a type the client has no
+own pattern of is served by the agency-wide pattern (api/scopes.py), whose row versions enter the same
+tuple. The version reads only small columns of at most four index-found rows per scope; the JSON itself is read, spliced into a response and hashed into an
 ETag only when the version differs from the cached one. Staleness bound: none — a committed store is
 seen by the next request; the cost of that guarantee is one small query per request. A matching
 ``If-None-Match`` is answered 304 without reading or sending the patterns at all.
@@ -14,12 +15,16 @@ seen by the next request; the cost of that guarantee is one small query per requ
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
-Version = tuple[tuple[str, str, str, str, bool], ...]  # (type, id, xmin, computed_at, is_valid) per row
+# (type, scope, id, xmin, computed_at, is_valid) per served row: the client's own pattern of a type, or
+# the agency-wide one where the client has none, so an agency pattern change changes the version too.
+Version = tuple[tuple[str, str, str, str, str, bool], ...]
 
 
 def etag_of(version: Version | tuple) -> str:
@@ -32,6 +37,13 @@ class CachedPatterns:
     etag: str
     body: bytes                                   # GET /patterns/{client_id}
     by_type: dict[str, tuple[str, bytes]]         # type → (etag, body) for GET /patterns/{client_id}/{type}
+    scopes: dict[str, str] = field(default_factory=dict)  # type → 'client' | 'agency' (api/scopes.py)
+
+    def entry(self, pattern_type: str) -> dict[str, Any] | None:
+        """One served type as parsed JSON (``patterns``, ``sample_size``, ``confidence``, ``computed_at``,
+        ``valid_until``, ``is_valid``, ``scope`` and, for the agency's, ``clients_pooled``), or None."""
+        one = self.by_type.get(pattern_type)
+        return None if one is None else json.loads(one[1])
 
 
 class PatternCache:

@@ -26,6 +26,10 @@ class StoredPattern(BaseModel):
     computed_at: datetime
     valid_until: datetime
     is_valid: bool
+    scope: Literal["client", "agency"] = Field(
+        description="client: the client's own pattern; agency: the agency-wide pattern (all clients pooled), "
+                    "served because the client has none of this type")
+    clients_pooled: int | None = Field(default=None, description="agency scope only: clients pooled")
 
 
 class ClientPatterns(BaseModel):
@@ -93,6 +97,9 @@ class ScoreResponse(BaseModel):
     weights_source: Literal["learned", "blended", "default"]
     blend_factor: float = Field(description="0 = defaults, 1 = learned")
     who_confidence: float | None
+    weights_scope: Literal["client", "agency"] | None = Field(
+        description="whose WHO pattern the weights come from; null when none is stored (defaults)")
+    clients_pooled: int | None = Field(default=None, description="agency scope only: clients pooled")
     reason: str
 
 
@@ -117,6 +124,8 @@ class ChoiceInfo(BaseModel):
     source: Literal["learned", "blended", "default"]
     confidence: float | None
     reason: str
+    scope: Literal["client", "agency"] | None = Field(
+        default=None, description="whose pattern was read: the client's, the agency-wide one, or none (null)")
 
 
 class AllocateResponse(BaseModel):

@@ -8,6 +8,9 @@ outcome says why. Concurrent runs for the same client are serialised by a transa
 lock; the transaction scopes itself to the client, so the forced row-level security applies to the
 pipeline as to everyone else.
 
+Agency-wide patterns (``store_agency_patterns``) go to their own tables in their own transaction: they
+belong to no client, so no client scope and no client row is involved.
+
 Plain psycopg, no Dagster import: the API and the command line use it too.
 """
 
@@ -15,13 +18,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from detectors.result import DetectorResult, PatternType
+
+if TYPE_CHECKING:  # the store itself needs no numerical import
+    from detectors.agency import AgencyPattern
 
 VALIDITY = timedelta(days=14)
 # First key of the two-key advisory lock: "conversion patterns, per client" (second key: the client).
@@ -114,3 +120,85 @@ def _upsert(conn: psycopg.Connection, result: DetectorResult, run_id: UUID, comp
             """,
             (Jsonb(result.learned_weights), computed_at, result.conversions, result.client_id),
         )
+
+
+# --- agency-wide patterns (migration 006) ---------------------------------------------------------
+
+# First key of the advisory lock "agency patterns" (second key: the pattern type).
+_AGENCY_LOCK_CLASS = 716_016
+
+
+@dataclass(frozen=True)
+class AgencyStoreOutcome:
+    pattern_type: PatternType
+    action: StoreAction
+    clients_pooled: int
+    reason: str | None = None
+
+
+def store_agency_patterns(
+    conn: psycopg.Connection,
+    patterns: list[AgencyPattern],
+    *,
+    run_id: UUID,
+    computed_at: datetime,
+) -> list[AgencyStoreOutcome]:
+    """Store the agency patterns of a run in one transaction of their own: per type one upsert into
+    ``agency_patterns`` and one ``agency_pattern_history`` row. A type without a pattern (too few
+    clients, or the pooled data below the gate) keeps the stored one, as for a client."""
+    if computed_at.tzinfo is None:
+        raise ValueError("computed_at must be timezone-aware")
+    outcomes: list[AgencyStoreOutcome] = []
+    with conn.transaction():
+        for agency in patterns:
+            result = agency.result
+            conn.execute("select pg_advisory_xact_lock(%s, hashtext(%s))", (_AGENCY_LOCK_CLASS, result.pattern_type))
+            if result.patterns is None:
+                has_previous = conn.execute("select 1 from agency_patterns where pattern_type = %s",
+                                            (result.pattern_type,)).fetchone()
+                action: StoreAction = "kept_previous" if has_previous else "nothing_stored"
+                outcomes.append(AgencyStoreOutcome(result.pattern_type, action, agency.clients_pooled, result.gate_reason))
+                continue
+            params = {
+                "pattern_type": result.pattern_type,
+                "patterns": Jsonb(result.patterns),
+                "sample_size": result.sample_size,
+                "confidence": result.confidence,
+                "clients_pooled": agency.clients_pooled,
+                "computed_at": computed_at,
+                "valid_until": computed_at + VALIDITY,
+                "run_id": run_id,
+            }
+            conn.execute(
+                """
+                insert into agency_patterns
+                    (pattern_type, patterns, sample_size, confidence, clients_pooled, computed_at, valid_until)
+                values (%(pattern_type)s, %(patterns)s, %(sample_size)s, %(confidence)s, %(clients_pooled)s,
+                        %(computed_at)s, %(valid_until)s)
+                on conflict (pattern_type) do update set
+                    patterns = excluded.patterns,
+                    sample_size = excluded.sample_size,
+                    confidence = excluded.confidence,
+                    clients_pooled = excluded.clients_pooled,
+                    computed_at = excluded.computed_at,
+                    valid_until = excluded.valid_until
+                """,
+                params,
+            )
+            conn.execute(
+                """
+                insert into agency_pattern_history
+                    (pattern_type, patterns, sample_size, confidence, clients_pooled, computed_at, run_id)
+                values (%(pattern_type)s, %(patterns)s, %(sample_size)s, %(confidence)s, %(clients_pooled)s,
+                        %(computed_at)s, %(run_id)s)
+                """,
+                params,
+            )
+            outcomes.append(AgencyStoreOutcome(result.pattern_type, "stored", agency.clients_pooled))
+    return outcomes
+
+
+def load_agency_pattern(conn: psycopg.Connection, pattern_type: PatternType) -> dict[str, Any] | None:
+    """The stored agency pattern JSON of one type (the detectors' prior), or None."""
+    row = conn.execute("select patterns from agency_patterns where pattern_type = %s", (pattern_type,)).fetchone()
+    return row[0] if row else None

@@ -79,6 +79,7 @@ Gate: ≥ 5 conversions and ≥ 20 leads with a final outcome (among leads with 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -92,6 +93,7 @@ from detectors.result import DetectorResult, minimum_data_reason
 from detectors.stats import (
     DEFAULT_MIN_SAMPLE,
     DEFAULT_Q_THRESHOLD,
+    AgencyPrior,
     confidence,
     json_safe,
     lift_interval,
@@ -142,13 +144,17 @@ def detect_how(
     q_threshold: float = DEFAULT_Q_THRESHOLD,
     max_sequence_length: int = MAX_SEQUENCE_LENGTH,
     sequence_limit: int = SEQUENCE_LIMIT,
+    agency_priors: Mapping[str, AgencyPrior] | None = None,
 ) -> DetectorResult:
+    """``agency_priors["first_channel"]`` (``detectors.agency.how_agency_priors``) shrinks each first
+    channel's booking rate toward the client's baseline × the agency's lift; None = today's rule."""
     reason = gate_reason(inputs.leads_with_outcome, inputs.conversions)
     if reason:
         return DetectorResult(inputs.client_id, "how", None, inputs.leads_with_outcome,
                               confidence(inputs.conversions), inputs.conversions, gate_reason=reason)
     baseline = inputs.conversions / inputs.leads_with_outcome
-    first = first_touch_effectiveness(inputs.paths, baseline, min_sample, q_threshold)
+    priors = dict(agency_priors or {})
+    first = first_touch_effectiveness(inputs.paths, baseline, min_sample, q_threshold, priors.get("first_channel"))
     channel_counts = multi_channel_lift(inputs.touch_stats, inputs.paths, min_sample, q_threshold)
     patterns: dict[str, Any] = {
         "type": "how",
@@ -170,6 +176,9 @@ def detect_how(
         "channel_transitions": channel_transitions(inputs.transitions),
         "markov_attribution": markov_summary(inputs.paths),
     }
+    if priors:
+        patterns["shrinkage_prior"] = {"target": "client baseline x agency lift (other clients pooled)",
+                                       "fields": sorted(priors)}
     return DetectorResult(inputs.client_id, "how", patterns, inputs.leads_with_outcome,
                           confidence(inputs.conversions), inputs.conversions)
 
@@ -194,11 +203,12 @@ def booking_channel_distribution(touch_stats: pd.DataFrame, min_sample: int, q_t
     return _renamed(ranked, "channel")
 
 
-def first_touch_effectiveness(paths: pd.DataFrame, baseline: float, min_sample: int, q_threshold: float) -> list[dict[str, Any]]:
+def first_touch_effectiveness(paths: pd.DataFrame, baseline: float, min_sample: int, q_threshold: float,
+                              agency_prior: AgencyPrior | None = None) -> list[dict[str, Any]]:
     """Booking rate of leads by the channel of their first touch (rank_categories over leads)."""
     ranked = rank_categories(
         paths, category_col="first_channel", sample_col="leads", baseline_rate=baseline,
-        min_sample=min_sample, q_threshold=q_threshold,
+        min_sample=min_sample, q_threshold=q_threshold, agency_prior=agency_prior,
     )
     return _renamed(ranked, "channel")
 

@@ -59,6 +59,7 @@ Units and formulas
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -72,6 +73,7 @@ from detectors.stats import (
     DEFAULT_MIN_SAMPLE,
     DEFAULT_Q_THRESHOLD,
     MIN_EXPECTED_CELL,
+    AgencyPrior,
     confidence,
     json_safe,
     rank_categories,
@@ -128,13 +130,18 @@ def detect_when(
     computed_at: datetime,
     min_sample: int = DEFAULT_MIN_SAMPLE,
     q_threshold: float = DEFAULT_Q_THRESHOLD,
+    agency_priors: Mapping[str, AgencyPrior] | None = None,
 ) -> DetectorResult:
+    """``agency_priors["touch_number"]`` (``detectors.agency.when_agency_priors``) shrinks each touch's
+    hazard toward the client's per-touch rate × the agency's lift of that touch; None = today's rule."""
     reason = gate_reason(inputs.conversions)
     if reason:
         return DetectorResult(inputs.client_id, "when", None, inputs.touched_leads,
                               confidence(inputs.conversions), inputs.conversions, gate_reason=reason)
 
-    hazard = touch_hazard(inputs.hazard, min_sample=min_sample, q_threshold=q_threshold)
+    priors = dict(agency_priors or {})
+    hazard = touch_hazard(inputs.hazard, min_sample=min_sample, q_threshold=q_threshold,
+                          agency_prior=priors.get("touch_number"))
     slots = slot_rankings(inputs.slot_stats, min_sample=min_sample, q_threshold=q_threshold)
     gaps, gap_details, defaulted = sequence_gaps(inputs.gaps, min_sample=min_sample)
     with_outcome = inputs.touched_leads - inputs.in_flight
@@ -166,12 +173,15 @@ def detect_when(
         "defaulted_gaps": defaulted,
         "conversion_timing": conversion_timing(inputs.timing, inputs.conversions),
     }
+    if priors:
+        patterns["shrinkage_prior"] = {"target": "client per-touch rate x agency lift (other clients pooled)",
+                                       "fields": sorted(priors)}
     return DetectorResult(inputs.client_id, "when", patterns, inputs.touched_leads,
                           confidence(inputs.conversions), inputs.conversions)
 
 
 def touch_hazard(hazard: pd.DataFrame, *, min_sample: int = DEFAULT_MIN_SAMPLE,
-                 q_threshold: float = DEFAULT_Q_THRESHOLD) -> pd.DataFrame:
+                 q_threshold: float = DEFAULT_Q_THRESHOLD, agency_prior: AgencyPrior | None = None) -> pd.DataFrame:
     """P(booking at touch k | reached k) per touch number, in touch order (module docstring)."""
     rows = hazard.sort_values("touch_number")
     reached, bookings = rows["leads_reached"].to_numpy(float), rows["bookings"].to_numpy(float)
@@ -179,6 +189,7 @@ def touch_hazard(hazard: pd.DataFrame, *, min_sample: int = DEFAULT_MIN_SAMPLE,
     ranked = rank_categories(
         pd.DataFrame({"touch_number": rows["touch_number"].astype(int), "sample": reached, "conversions": bookings}),
         category_col="touch_number", baseline_rate=per_touch_rate, min_sample=min_sample, q_threshold=q_threshold,
+        agency_prior=agency_prior,
     )
     ranked = ranked.rename(columns={"category": "touch_number", "sample": "leads_reached", "conversions": "bookings",
                                     "rate": "hazard", "shrunk_rate": "shrunk_hazard"})

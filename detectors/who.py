@@ -15,6 +15,7 @@ form their own family of three, ALS tiers theirs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,7 @@ from detectors.result import DetectorResult, minimum_data_reason
 from detectors.stats import (
     DEFAULT_MIN_SAMPLE,
     DEFAULT_Q_THRESHOLD,
+    AgencyPrior,
     benjamini_hochberg,
     confidence,
     json_safe,
@@ -80,14 +82,18 @@ def detect_who(
     min_sample: int = DEFAULT_MIN_SAMPLE,
     q_threshold: float = DEFAULT_Q_THRESHOLD,
     folds: int = 5,
+    agency_priors: Mapping[str, AgencyPrior] | None = None,
 ) -> DetectorResult:
+    """``agency_priors`` (per dimension, ``detectors.agency.who_agency_priors``) replace the client's
+    baseline as the shrinkage target of each category by baseline × agency lift; None = today's rule."""
     reason = gate_reason(inputs.leads_with_outcome, inputs.conversions)
     if reason:
         return DetectorResult(inputs.client_id, "who", None, inputs.leads_with_outcome,
                               confidence(inputs.conversions), inputs.conversions, gate_reason=reason)
 
     baseline = inputs.conversions / inputs.leads_with_outcome
-    ranking = _Ranker(inputs.dimension_stats, baseline, min_sample, q_threshold)
+    priors = dict(agency_priors or {})
+    ranking = _Ranker(inputs.dimension_stats, baseline, min_sample, q_threshold, priors)
     profile = relabel_jointly({name: ranking.frame(name) for name in PROFILE_FAMILY}, q_threshold=q_threshold)
     weights = learn_weights(inputs.component_combinations, folds=folds)
     shipped = bool(weights["weights_validation"]["shipped"])
@@ -112,6 +118,9 @@ def detect_who(
         "als_tier_rates": to_records(ranking.frame("als_tier")),
         **weights,
     }
+    if priors:
+        patterns["shrinkage_prior"] = {"target": "client baseline x agency lift (other clients pooled)",
+                                       "dimensions": sorted(priors)}
     return DetectorResult(
         inputs.client_id, "who", patterns, inputs.leads_with_outcome, confidence(inputs.conversions),
         inputs.conversions,
@@ -122,15 +131,17 @@ def detect_who(
 class _Ranker:
     """Ranks each dimension's categories with the client's baseline as the shrinkage target."""
 
-    def __init__(self, stats: pd.DataFrame, baseline: float, min_sample: int, q_threshold: float) -> None:
+    def __init__(self, stats: pd.DataFrame, baseline: float, min_sample: int, q_threshold: float,
+                 priors: Mapping[str, AgencyPrior] | None = None) -> None:
         self._stats, self._baseline = stats, baseline
         self._min_sample, self._q_threshold = min_sample, q_threshold
+        self._priors = priors or {}
 
     def frame(self, dimension: str) -> pd.DataFrame:
         rows = self._stats.loc[self._stats["dimension"] == dimension, ["category", "leads", "conversions"]]
         return rank_categories(
             rows.rename(columns={"leads": "sample"}), category_col="category", baseline_rate=self._baseline,
-            min_sample=self._min_sample, q_threshold=self._q_threshold,
+            min_sample=self._min_sample, q_threshold=self._q_threshold, agency_prior=self._priors.get(dimension),
         )
 
 

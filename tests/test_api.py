@@ -160,7 +160,8 @@ def test_patterns_of_a_client_have_the_spec_shape(world: World) -> None:
     assert list(body["patterns"]) == ["who", "when", "how"]  # what was never stored
     when = body["patterns"]["when"]
     assert (when["patterns"], when["sample_size"], when["confidence"]) == (WHEN, 300, 0.8)
-    assert set(when) == {"patterns", "sample_size", "confidence", "computed_at", "valid_until", "is_valid"}
+    assert set(when) == {"patterns", "sample_size", "confidence", "computed_at", "valid_until", "is_valid", "scope"}
+    assert when["scope"] == "client"
     assert datetime.fromisoformat(when["computed_at"]) == COMPUTED_AT
     assert datetime.fromisoformat(when["valid_until"]) == datetime(2026, 6, 15, tzinfo=timezone.utc)
     assert when["is_valid"] is (datetime.now(timezone.utc) < datetime(2026, 6, 15, tzinfo=timezone.utc))
@@ -487,8 +488,9 @@ def test_learn_and_backfill_return_at_once_the_learning_run_stores_patterns_for_
         assert dagster_run.status.value == "SUCCESS" and dagster_run.tags["convintel/kind"] == "learn"
     who = world.get(f"/patterns/{chosen}/who", world.admin).json()
     assert who["patterns"]["type"] == "who" and who["sample_size"] > 30
-    for client in (backfilled, untouched):  # outside the successful run's scope
-        assert world.get(f"/patterns/{client}", world.admin).json()["patterns"] == {}
+    for client in (backfilled, untouched):  # outside the successful run's scope: agency-wide fallbacks only
+        served = world.get(f"/patterns/{client}", world.admin).json()["patterns"]
+        assert {entry["scope"] for entry in served.values()} <= {"agency"}
 
 
 # --- schema-driven fuzzing ------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """One factory for the four detector assets (group ``detectors``): each detector declares what it reads
 and how it runs in a ``DetectorSpec``; the asset, its sharding, its metadata and its run timestamp are
-the same for all of them. Which clients a run covers comes from the ``learning_scope`` resource."""
+the same for all of them. Which clients a run covers comes from the ``learning_scope`` resource. Every
+detector asset runs after ``agency_patterns`` (the agency-wide patterns, its prior)."""
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,11 @@ from dagster import (AssetIn, AssetKey, AssetsDefinition, DynamicOut, DynamicOut
 from convintel import settings
 from dagster_pipelines.resources import DatabaseResource, LearningScope
 from detectors.result import DetectorResult, PatternType
+
+
+# The agency-wide patterns (assets/agency.py) come before every detector: a detector may read the stored
+# agency pattern of its type as its shrinkage prior (detectors/agency.py).
+AGENCY_PATTERNS_ASSET = "agency_patterns"
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,9 @@ def detector_asset(spec: DetectorSpec) -> AssetsDefinition:
     order and describe them in the asset's metadata."""
     kind = spec.pattern_type
 
-    @op(name=f"{kind}_plan_shards", ins={name: In(Nothing) for name in spec.marts}, out=DynamicOut(list[str]),
+    upstream = (*spec.marts, AGENCY_PATTERNS_ASSET)
+
+    @op(name=f"{kind}_plan_shards", ins={name: In(Nothing) for name in upstream}, out=DynamicOut(list[str]),
         description=f"Clients in scope for {kind}, split into the learning scope's shards.")
     def plan_shards(context: OpExecutionContext, database: DatabaseResource, learning_scope: LearningScope):
         with psycopg.connect(database.resolved_url()) as conn:
@@ -81,7 +89,7 @@ def detector_asset(spec: DetectorSpec) -> AssetsDefinition:
 
     return graph_asset(
         compose, name=spec.asset_name, group_name="detectors", description=spec.description,
-        ins={name: AssetIn(key=AssetKey(name), dagster_type=Nothing) for name in spec.marts},
+        ins={name: AssetIn(key=AssetKey(name), dagster_type=Nothing) for name in upstream},
     )
 
 

@@ -9,12 +9,16 @@ import psycopg
 
 from dagster_pipelines.assets.detector_factory import DetectorSpec, detector_asset, findings_table
 from dagster_pipelines.marts.how import HOW_MARTS, load_how_inputs
+from dagster_pipelines.pattern_store import load_agency_pattern
+from detectors.agency import how_agency_priors
 from detectors.how import CHANNEL_COUNT_BUCKETS, detect_how
 from detectors.result import DetectorResult
 
 
 def run_how(conn: psycopg.Connection, schema: str, client_ids: Sequence[UUID], computed_at: datetime) -> list[DetectorResult]:
-    return [detect_how(inputs, computed_at=computed_at) for inputs in load_how_inputs(conn, schema, client_ids)]
+    agency = load_agency_pattern(conn, "how")  # the shrinkage prior (None: the client's baseline, as before)
+    return [detect_how(inputs, computed_at=computed_at, agency_priors=how_agency_priors(agency, inputs))
+            for inputs in load_how_inputs(conn, schema, client_ids)]
 
 
 def _lift(entry: dict[str, Any] | None) -> str:

@@ -10,6 +10,7 @@ from dagster import AssetExecutionContext, AssetIn, AssetKey, MetadataValue, ass
 
 from convintel import settings
 
+from dagster_pipelines.assets.agency import agency_patterns
 from dagster_pipelines.assets.detector_factory import DetectorSpec, run_timestamp
 from dagster_pipelines.assets.how import HOW, how_patterns
 from dagster_pipelines.assets.what import WHAT, what_patterns
@@ -21,7 +22,8 @@ from dagster_pipelines.resources import DatabaseResource, LearningScope
 from detectors.result import DetectorResult
 
 DETECTORS: tuple[DetectorSpec, ...] = (WHO, WHAT, WHEN, HOW)
-DETECTOR_ASSETS = [who_patterns, what_patterns, when_patterns, how_patterns]
+# The agency-wide patterns lead the list: every detector reads its prior from them.
+DETECTOR_ASSETS = [agency_patterns, who_patterns, what_patterns, when_patterns, how_patterns]
 
 
 @asset(group_name="patterns", ins={spec.asset_name: AssetIn() for spec in DETECTORS},

@@ -9,12 +9,16 @@ import psycopg
 
 from dagster_pipelines.assets.detector_factory import DetectorSpec, detector_asset, findings_table
 from dagster_pipelines.marts.when import WHEN_MARTS, load_when_inputs
+from dagster_pipelines.pattern_store import load_agency_pattern
+from detectors.agency import when_agency_priors
 from detectors.result import DetectorResult
 from detectors.when import detect_when
 
 
 def run_when(conn: psycopg.Connection, schema: str, client_ids: Sequence[UUID], computed_at: datetime) -> list[DetectorResult]:
-    return [detect_when(inputs, computed_at=computed_at) for inputs in load_when_inputs(conn, schema, client_ids)]
+    agency = load_agency_pattern(conn, "when")  # the shrinkage prior (None: the client's baseline, as before)
+    return [detect_when(inputs, computed_at=computed_at, agency_priors=when_agency_priors(agency, inputs))
+            for inputs in load_when_inputs(conn, schema, client_ids)]
 
 
 def _top_slot(entries: list[dict], key: str) -> str:

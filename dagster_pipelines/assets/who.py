@@ -9,12 +9,16 @@ import psycopg
 
 from dagster_pipelines.assets.detector_factory import DetectorSpec, detector_asset, findings_table, ranked_entries, top_ranked
 from dagster_pipelines.marts.who import WHO_MARTS, load_who_inputs
+from dagster_pipelines.pattern_store import load_agency_pattern
+from detectors.agency import who_agency_priors
 from detectors.result import DetectorResult
 from detectors.who import detect_who
 
 
 def run_who(conn: psycopg.Connection, schema: str, client_ids: Sequence[UUID], computed_at: datetime) -> list[DetectorResult]:
-    return [detect_who(inputs, computed_at=computed_at) for inputs in load_who_inputs(conn, schema, client_ids)]
+    agency = load_agency_pattern(conn, "who")  # the shrinkage prior (None: the client's baseline, as before)
+    return [detect_who(inputs, computed_at=computed_at, agency_priors=who_agency_priors(agency, inputs))
+            for inputs in load_who_inputs(conn, schema, client_ids)]
 
 
 def who_findings(results: list[DetectorResult], limit: int = 20) -> str:

@@ -9,7 +9,9 @@ module's docstring states its formulas and why they were chosen:
   ``confidence = c / (c + 10)``.
 * :mod:`~detectors.stats.shrinkage` — empirical-Bayes Beta-Binomial posterior means
   ``(x + κm)/(n + κ)`` toward the baseline ``m``, ``κ`` by the method of moments, clamped to [2, 1000],
-  20 when the family is too small.
+  20 when the family is too small; with an agency-wide pattern the prior mean of a category is
+  ``clip(baseline × agency_rate_c / agency_baseline, 0, 1)`` (``AgencyPrior``, ``agency_prior_means``;
+  ``rank_categories`` / ``rank_categories_adjusted`` take it as ``agency_prior=``).
 * :mod:`~detectors.stats.significance` — category vs rest: Fisher's exact test when an expected
   cell is below 5, else Pearson χ² without Yates; Benjamini–Hochberg q-values, NaN-safe.
 * :mod:`~detectors.stats.stratified` — position-adjusted effects: Mantel–Haenszel risk ratio with
@@ -38,6 +40,8 @@ from detectors.stats.ranking import (
 from detectors.stats.records import json_safe, to_records
 from detectors.stats.shrinkage import (
     DEFAULT_PRIOR_STRENGTH,
+    AgencyPrior,
+    agency_prior_means,
     PRIOR_STRENGTH_BOUNDS,
     PriorStrength,
     estimate_prior_strength,
@@ -61,6 +65,7 @@ from detectors.stats.stratified import (
 
 __all__ = [
     "ADJUSTED_RANKING_COLUMNS",
+    "AgencyPrior",
     "CONFIDENCE_HALF_POINT",
     "DEFAULT_MIN_SAMPLE",
     "DEFAULT_PRIOR_STRENGTH",
@@ -74,6 +79,7 @@ __all__ = [
     "RateInterval",
     "StratifiedEffect",
     "StratifiedFamily",
+    "agency_prior_means",
     "benjamini_hochberg",
     "cochran_mantel_haenszel_p_value",
     "confidence",

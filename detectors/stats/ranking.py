@@ -31,7 +31,7 @@ import pandas as pd
 
 from detectors.stats._common import FloatArray, as_counts
 from detectors.stats.intervals import lift_interval, rate_interval
-from detectors.stats.shrinkage import estimate_prior_strength, shrink_rates
+from detectors.stats.shrinkage import AgencyPrior, agency_prior_means, estimate_prior_strength, shrink_rates
 from detectors.stats.significance import benjamini_hochberg, p_values_against_rest
 from detectors.stats.stratified import StratifiedFamily, standardised_rate, stratified_effects
 
@@ -91,12 +91,15 @@ def rank_categories(
     population_conversions: int | None = None,
     population_sample: int | None = None,
     level: float = 0.95,
+    agency_prior: AgencyPrior | None = None,
 ) -> pd.DataFrame:
     """Rank one family by shrunk rate and label it by crude lift and BH q-value (columns RANKING_COLUMNS).
 
     Rows with the same category are summed. ``baseline_rate`` is the shrinkage target (the client's
-    booking rate). ``population_*`` replace the family totals as the population when categories
-    overlap. ``frame.attrs`` records the prior used and the BH family size.
+    booking rate); with ``agency_prior`` each category's target is the baseline times the agency's lift
+    of that category (``detectors.stats.shrinkage.agency_prior_means``). ``population_*`` replace the
+    family totals as the population when categories overlap. ``frame.attrs`` records the prior used
+    and the BH family size.
     """
     _check_thresholds(min_sample, q_threshold)
     totals = (
@@ -110,6 +113,7 @@ def rank_categories(
     rate = rate_interval(conversions, sample, level)
     prior = estimate_prior_strength(conversions, sample)
     lift = lift_interval(conversions, sample, rest_conversions, rest_sample, level)
+    prior_means, agency_categories = _prior_means(totals["category"], baseline_rate, agency_prior)
     ranked = sample >= min_sample
     p_value = np.full(len(sample), np.nan)
     p_value[ranked] = p_values_against_rest(
@@ -123,7 +127,7 @@ def rank_categories(
             "rate": rate.rate,
             "ci_low": rate.ci_low,
             "ci_high": rate.ci_high,
-            "shrunk_rate": shrink_rates(conversions, sample, baseline_rate, prior.value),
+            "shrunk_rate": shrink_rates(conversions, sample, prior_means, prior.value),
             "lift": lift.lift,
             "lift_ci_low": lift.ci_low,
             "lift_ci_high": lift.ci_high,
@@ -135,6 +139,7 @@ def rank_categories(
         "prior_mean": float(baseline_rate),
         "prior_strength": prior.value,
         "prior_strength_method": prior.method,
+        "agency_prior_categories": agency_categories,
         "family_size": int(np.isfinite(p_value).sum()),
     }
     return ranking[RANKING_COLUMNS]
@@ -151,11 +156,14 @@ def rank_categories_adjusted(
     q_threshold: float = DEFAULT_Q_THRESHOLD,
     population: pd.DataFrame | None = None,
     level: float = 0.95,
+    agency_prior: AgencyPrior | None = None,
 ) -> pd.DataFrame:
     """Rank one family by position-adjusted effect (columns ADJUSTED_RANKING_COLUMNS).
 
     ``df`` has one row per (category, stratum) with counts. Ranking is by the shrunk adjusted rate
-    (prior mean = the population's overall rate); labels use the MH lift and the CMH q-value.
+    (prior mean = the population's overall rate; with ``agency_prior``, that rate times the agency's
+    lift of the category, whose rates should then be adjusted rates over the agency's overall rate);
+    labels use the MH lift and the CMH q-value.
     ``population`` (one row per stratum, same column names) replaces the family totals when
     categories overlap.
     """
@@ -175,13 +183,18 @@ def rank_categories_adjusted(
     rate = rate_interval(conversions, sample, level)
     lift = lift_interval(conversions, sample, rest_conversions, rest_sample, level)
     prior = estimate_prior_strength(conversions, sample)
+    overall_rate = family.overall_rate
+    prior_means, agency_categories = (
+        _prior_means(family.categories, overall_rate, agency_prior) if np.isfinite(overall_rate) else (None, 0)
+    )
     ranked = sample >= min_sample
     frame = effects.assign(
         rate=rate.rate,
         ci_low=rate.ci_low,
         ci_high=rate.ci_high,
         shrunk_adjusted_rate=standardised_rate(
-            family.conversions, family.sample, family.standard_conversions, family.standard_sample, prior.value
+            family.conversions, family.sample, family.standard_conversions, family.standard_sample, prior.value,
+            prior_means,
         ),
         lift=lift.lift,
         lift_ci_low=lift.ci_low,
@@ -195,10 +208,27 @@ def rank_categories_adjusted(
         "prior_mean": family.overall_rate,
         "prior_strength": prior.value,
         "prior_strength_method": prior.method,
+        "agency_prior_categories": agency_categories,
         "family_size": int(frame["p_value"].notna().sum()),
         "strata": len(family.strata),
     }
     return ranking[ADJUSTED_RANKING_COLUMNS]
+
+
+def _prior_means(categories: pd.Index | pd.Series, baseline_rate: float,
+                 agency_prior: AgencyPrior | None) -> tuple[npt.NDArray[np.float64], int]:
+    """Each category's shrinkage target: the baseline, or baseline × agency lift where the agency knows
+    the category; and how many categories took the agency's."""
+    means = np.full(len(categories), float(baseline_rate))
+    if agency_prior is None:
+        return means, 0
+    by_category = agency_prior_means(float(baseline_rate), agency_prior.rates, agency_prior.baseline)
+    found = 0
+    for row, category in enumerate(categories):
+        if category in by_category:
+            means[row] = by_category[category]
+            found += 1
+    return means, found
 
 
 def _check_thresholds(min_sample: int, q_threshold: float) -> None:

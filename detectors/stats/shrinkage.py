@@ -27,10 +27,18 @@ Prior strength by the method of moments
     categories with data, no conversion (or nothing but conversions) in the family, or a degenerate
     denominator, the moments carry no information and a fixed ``κ = 20`` is used: a category needs
     about 20 observations before its own rate weighs as much as the baseline.
+
+Agency prior (issue 10 part 3)
+    With an agency-wide pattern, a category's prior mean is no longer the client's baseline ``m`` but
+    ``m_c = clip(m · r_c / r̄, 0, 1)``: the client's baseline times the agency's lift of that category
+    (its agency rate ``r_c`` over the agency baseline ``r̄``), see ``agency_prior_means``. The prior
+    strength ``κ`` is estimated as above, from the client's own family. A category unknown to the
+    agency, or an agency without data, keeps ``m_c = m`` (the behaviour without an agency pattern).
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -91,13 +99,42 @@ def estimate_prior_strength(
 
 
 def shrink_rates(
-    conversions: npt.ArrayLike, sample: npt.ArrayLike, prior_mean: float, prior_strength: float
+    conversions: npt.ArrayLike, sample: npt.ArrayLike, prior_mean: float | npt.ArrayLike, prior_strength: float
 ) -> FloatOrArray:
-    """Posterior means ``(x + κ·m) / (n + κ)``; an empty category gets the prior mean ``m``."""
-    if not 0.0 <= prior_mean <= 1.0:
+    """Posterior means ``(x + κ·m) / (n + κ)``; an empty category gets the prior mean ``m``.
+
+    ``prior_mean`` is one rate for the family, or one per category (the agency prior)."""
+    prior_array = np.asarray(prior_mean, dtype=float)
+    if not (np.isfinite(prior_array).all() and ((prior_array >= 0.0) & (prior_array <= 1.0)).all()):
         raise ValueError(f"prior_mean must be a rate in [0, 1], got {prior_mean}")
     if not (np.isfinite(prior_strength) and prior_strength > 0):
         raise ValueError(f"prior_strength must be a positive number, got {prior_strength}")
     conversions_array, sample_array = as_counts(conversions, sample)
-    shrunk: FloatArray = (conversions_array + prior_strength * prior_mean) / (sample_array + prior_strength)
+    shrunk: FloatArray = (conversions_array + prior_strength * prior_array) / (sample_array + prior_strength)
     return scalar_or_array(shrunk)
+
+
+@dataclass(frozen=True)
+class AgencyPrior:
+    """One family's agency-wide rates per category and the agency baseline they are relative to."""
+
+    rates: Mapping[Hashable, float]
+    baseline: float
+
+
+def agency_prior_means(
+    client_baseline: float, agency_rates: Mapping[Hashable, float], agency_baseline: float
+) -> dict[Hashable, float]:
+    """Per category the prior mean ``clip(client_baseline · agency_rate / agency_baseline, 0, 1)``.
+
+    Categories whose agency rate is missing or not finite are left out (their prior stays the client's
+    baseline); an agency baseline that is not a positive finite rate gives no category at all."""
+    if not 0.0 <= client_baseline <= 1.0:
+        raise ValueError(f"client_baseline must be a rate in [0, 1], got {client_baseline}")
+    if not (np.isfinite(agency_baseline) and 0.0 < agency_baseline <= 1.0):
+        return {}
+    return {
+        category: float(np.clip(client_baseline * float(rate) / agency_baseline, 0.0, 1.0))
+        for category, rate in agency_rates.items()
+        if rate is not None and np.isfinite(float(rate))
+    }

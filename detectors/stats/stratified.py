@@ -151,11 +151,14 @@ def standardised_rate(
     standard_conversions: npt.ArrayLike,
     standard_sample: npt.ArrayLike,
     prior_strength: float = 0.0,
+    prior_mean: npt.ArrayLike | None = None,
 ) -> FloatOrArray:
     """Rate at the standard population's stratum mix, ``m·(O + κm)/(E + κm)``; κ = 0 gives ``m·O/E``.
 
     ``conversions``/``sample`` are indexed by stratum on their last axis (one row per category for
-    2-D input); ``standard_*`` are the standard population's counts per stratum.
+    2-D input); ``standard_*`` are the standard population's counts per stratum. ``prior_mean`` (one
+    rate per category, the agency prior) replaces the prior's rate ``m`` in the pseudo-conversions:
+    ``m·(O + κ·p_c)/(E + κm)``, whose value for an empty category is ``p_c``.
     """
     conversions_array, sample_array = as_counts(conversions, sample)
     standard_conv, standard_n = as_counts(standard_conversions, standard_sample)
@@ -166,13 +169,15 @@ def standardised_rate(
     if standard_n.sum() == 0:
         return scalar_or_array(np.full(sample_array.shape[:-1], np.nan))
     overall_rate = standard_conv.sum() / standard_n.sum()
+    prior = np.broadcast_to(overall_rate if prior_mean is None else np.asarray(prior_mean, dtype=float),
+                            sample_array.shape[:-1])
     stratum_rates = np.divide(standard_conv, standard_n, out=np.zeros_like(standard_n), where=standard_n > 0)
-    observed = conversions_array.sum(axis=-1) + prior_strength * overall_rate
+    observed = conversions_array.sum(axis=-1) + prior_strength * prior
     expected = sample_array @ stratum_rates + prior_strength * overall_rate
     # E = 0 means the category only met strata that never convert: undefined unshrunk, the prior mean
     # (then 0) when shrunk.
     rate = np.divide(overall_rate * observed, expected, out=np.zeros_like(expected), where=expected > 0)
-    rate = np.where(expected > 0, np.minimum(rate, 1.0), overall_rate if prior_strength > 0 else np.nan)
+    rate = np.where(expected > 0, np.minimum(rate, 1.0), prior if prior_strength > 0 else np.nan)
     return scalar_or_array(np.asarray(rate, dtype=float))
 
 
