@@ -44,6 +44,8 @@ JSON: no numpy or pandas (the API starts without them).
 
 from __future__ import annotations
 
+import json
+
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -514,17 +516,23 @@ def build_context(stored: Mapping[str, Mapping[str, Any]], consumers: Iterable[C
 # --- reading the store (the CLI; the API reads through its cache) ---------------------------------------
 
 def read_stored(conn: Any, client_id: Any) -> dict[str, dict[str, Any]] | None:
-    """A client's stored patterns in the ``GET /patterns/{client_id}`` shape, read in that client's
+    """A client's served patterns in the ``GET /patterns/{client_id}`` shape — its own per type, else the
+    agency-wide one (``api/scopes.py``, one rule for the API and the CLI) — read in that client's
     row-level scope on a psycopg connection; None when the client does not exist."""
+    from api.scopes import ROWS_SQL
+
     with conn.transaction():
         conn.execute("select set_config('app.client_ids', %s, true)", (str(client_id),))
         if conn.execute("select 1 from clients where id = %s", (client_id,)).fetchone() is None:
             return None
-        rows = conn.execute(
-            "select pattern_type, patterns, sample_size, confidence, computed_at, valid_until, valid_until > now() "
-            "from conversion_patterns where client_id = %s order by pattern_type", (client_id,)).fetchall()
-    return {
-        row[0]: {"patterns": row[1], "sample_size": int(row[2]), "confidence": float(row[3]),
-                 "computed_at": row[4].isoformat(), "valid_until": row[5].isoformat(), "is_valid": bool(row[6])}
-        for row in rows
-    }
+        rows = conn.execute(ROWS_SQL, {"client_id": client_id}).fetchall()
+    served: dict[str, dict[str, Any]] = {}
+    for scope, pattern_type, _id, _xmin, computed_at, is_valid, patterns, sample_size, confidence, valid_until, \
+            clients_pooled in sorted(rows, key=lambda row: row[1]):
+        served[pattern_type] = {
+            "patterns": json.loads(patterns), "sample_size": int(sample_size), "confidence": float(confidence),
+            "computed_at": computed_at.isoformat(), "valid_until": valid_until.isoformat(),
+            "is_valid": bool(is_valid), "scope": scope,
+            **({"clients_pooled": int(clients_pooled)} if scope == "agency" else {}),
+        }
+    return served

@@ -310,3 +310,21 @@ def test_agency_patterns_recompute_identically_on_unchanged_data(world: World) -
     again = {a.pattern_type: a for a in again if a.pattern_type in stored}
     assert set(again) == set(stored)
     assert all(stored[t][0] == again[t].result.patterns and stored[t][1] == again[t].clients_pooled for t in stored)
+
+
+@pytest.mark.slow
+def test_the_agent_context_of_a_client_served_by_the_agency_says_so_in_the_api_and_the_cli(world: World) -> None:
+    from api.context import build_context, read_stored
+
+    served = _get(world, f"/patterns/{world.small}/context", world.key_small)
+    assert served.status_code == 200
+    consumers = served.json()["consumers"]
+    assert {(c, s["pattern_type"], s["scope"]) for c, block in consumers.items() for s in block["sources"]} == {
+        (c, s["pattern_type"], "agency") for c, block in consumers.items() for s in block["sources"]}
+    assert all("scope agency" in block["text"] for block in consumers.values())
+    # The CLI reads through the same served-scope rule (api/scopes.py) and prints the same text.
+    with psycopg.connect(world.url) as conn:
+        direct = build_context(read_stored(conn, world.small))
+    assert {name: block["text"] for name, block in consumers.items()} == {name: b.text for name, b in direct.items()}
+    big = _get(world, f"/patterns/{world.big[0]}/context", world.key_big).json()["consumers"]
+    assert {s["scope"] for block in big.values() for s in block["sources"]} == {"client"}
