@@ -49,6 +49,7 @@ def print_summary(console: Console, url: str, client_ids: Sequence[UUID] = ()) -
         ids = list(client_ids) or [row[0] for row in conn.execute("select id from clients order by name")]
         conn.execute("select set_config('app.client_ids', %s, false)", (",".join(map(str, ids)),))
         clients = conn.execute("select id, name from clients where id = any(%s) order by name", (ids,)).fetchall()
+        agency = dict(conn.execute("select pattern_type, clients_pooled from agency_patterns").fetchall())
         stored = {
             (client_id, pattern_type): (patterns, confidence)
             for client_id, pattern_type, patterns, confidence in conn.execute(
@@ -62,7 +63,10 @@ def print_summary(console: Console, url: str, client_ids: Sequence[UUID] = ()) -
         for spec in DETECTORS:
             patterns, confidence = stored.get((client_id, spec.pattern_type), (None, None))
             if patterns is None:
-                console.print(f"  {spec.pattern_type.upper():<5} no pattern stored (not enough data yet)", style="dim")
+                fallback = (f"; served the agency-wide pattern ({agency[spec.pattern_type]} clients pooled)"
+                            if spec.pattern_type in agency else "")
+                console.print(f"  {spec.pattern_type.upper():<5} no pattern stored (not enough data yet){fallback}",
+                              style="dim")
                 continue
             lines = spec.summary_lines(patterns)
             console.print(f"  {spec.pattern_type.upper():<5} confidence {confidence:.2f} · {lines[0]}")

@@ -328,3 +328,16 @@ def test_the_agent_context_of_a_client_served_by_the_agency_says_so_in_the_api_a
     assert {name: block["text"] for name, block in consumers.items()} == {name: b.text for name, b in direct.items()}
     big = _get(world, f"/patterns/{world.big[0]}/context", world.key_big).json()["consumers"]
     assert {s["scope"] for block in big.values() for s in block["sources"]} == {"client"}
+
+
+@pytest.mark.slow
+def test_convintel_learn_says_which_types_the_agency_serves_a_thin_client(world: World) -> None:
+    from rich.console import Console
+
+    from convintel.learn import print_summary
+
+    console = Console(record=True, width=200)
+    print_summary(console, world.url, [world.small, world.big[0]])
+    text = console.export_text()
+    assert text.count("no pattern stored (not enough data yet); served the agency-wide pattern (4 clients pooled)") == 4
+    assert "WHO   confidence" in text  # the big client's own patterns are printed as before
