@@ -12,7 +12,6 @@ from convintel.synth import generate
 from dagster_pipelines.assets.dbt import dbt_models
 from dagster_pipelines.definitions import defs
 from dagster_pipelines.resources import build_resources
-from support import dbt_or_fail
 
 AS_OF = datetime(2026, 6, 1, tzinfo=timezone.utc)
 
@@ -34,35 +33,40 @@ def test_definitions_load_with_dbt_layers_as_asset_groups() -> None:
     assert ("int_touches", "assert_no_touch_at_or_after_booking") in checks
 
 
-@pytest.mark.slow
-def test_dbt_assets_materialise_on_a_synthetic_world(db_url: str) -> None:
-    summary = generate(db_url, clients=2, leads=600, seed=11, as_of=AS_OF)
-    result = materialize(
-        [dbt_models],
-        resources=build_resources(db_url, dbt_schema="analytics"),
-    )
-    assert result.success
-    materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert {"stg_leads", "int_lead_outcomes", "int_touches"} <= materialised
-    with psycopg.connect(db_url) as conn:
+@pytest.fixture(scope="module")
+def world(module_db_url: str) -> dict:
+    """Three clients, the whole dbt project materialised through Dagster once: the first test checks that
+    build, the second runs the learning job's WHO detector over the marts it left (a dbt build costs a
+    full parse, so the module makes one)."""
+    summary = generate(module_db_url, clients=3, leads=3000, seed=12, as_of=AS_OF)
+    result = materialize([dbt_models], resources=build_resources(module_db_url, dbt_schema="analytics"))
+    with psycopg.connect(module_db_url) as conn:
         leads = conn.execute("select count(*) from analytics.int_lead_outcomes").fetchone()[0]
         converted = conn.execute(
             "select count(*) from analytics.int_lead_outcomes where outcome = 'converted'").fetchone()[0]
-    assert leads == summary.leads
-    assert converted == summary.conversions
+    return {"url": module_db_url, "summary": summary, "result": result, "leads": leads, "converted": converted}
+
+
+@pytest.mark.slow
+def test_dbt_assets_materialise_on_a_synthetic_world(world: dict) -> None:
+    result, summary = world["result"], world["summary"]
+    assert result.success
+    materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert {"stg_leads", "int_lead_outcomes", "int_touches"} <= materialised
+    assert world["leads"] == summary.leads
+    assert world["converted"] == summary.conversions
 
 
 @pytest.mark.slow
 def test_learning_job_runs_detector_shards_as_parallel_steps_under_the_multiprocess_executor(
-    db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path
+    world: dict, monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:
     """The learning job as a deployment runs it (each step in its own process), limited to the WHO
-    detector over marts built beforehand, so that only the sharding is under test."""
+    detector over the marts the module's build made, so that only the sharding is under test."""
     from dagster import build_reconstructable_job, execute_job, instance_for_test
 
-    generate(db_url, clients=3, leads=3000, seed=12, as_of=AS_OF)
-    dbt_or_fail(["build", "--select", "+path:models/marts/who", "--indirect-selection", "cautious",
-                 "--exclude-resource-type", "test"], db_url, tmp_path / "target", schema="analytics")
+    db_url = world["url"]
+    assert world["result"].success
     monkeypatch.setenv("DATABASE_URL", db_url)       # the definitions' resources read the environment
     monkeypatch.setenv("DBT_SCHEMA", "analytics")
     monkeypatch.setenv("CONVINTEL_LEARNING_SHARDS", "2")

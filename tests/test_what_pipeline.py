@@ -39,6 +39,9 @@ PEAK_TEMPLATE = "thought_about"
 NULL_SEEDS, NULL_CLIENTS, NULL_LEADS = (402, 403), 8, 2_500
 TINY_SEED = 404
 EFFECTIVE, NEUTRAL = 0.30, 0.12
+# The WHAT marts, everything upstream and every test whose parents are all built (cautious): the other
+# marts have their own modules.
+WHAT_SELECTION = ["--select", "+path:models/marts/what", "--indirect-selection", "cautious"]
 
 HAND_CLIENT = "c4a70000-0000-0000-0000-000000000001"
 CAMPAIGN = "c4a70000-0000-0000-0000-0000000000ca"
@@ -143,7 +146,7 @@ def built(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
     specs += [("tiny", TINY_SEED, 1, 30, False)]
     truth = {cid: (world, entry) for cid, (world, _, entry) in generate_worlds(url, tmp, specs, AS_OF).items()}
     insert_hand_made(url)
-    dbt_or_fail(["build", "--vars", DBT_VARS], url, tmp / "target", schema=SCHEMA)
+    dbt_or_fail(["build", "--vars", DBT_VARS, *WHAT_SELECTION], url, tmp / "target", schema=SCHEMA)
     with psycopg.connect(url) as conn:
         inputs = {str(i.client_id): i for i in load_what_inputs(conn, SCHEMA)}
         columns = ["touch_id", "what_status", "subject_templates", "subject_length", "subject_words", "pain_points",
