@@ -40,8 +40,9 @@ activities as (
     select activity_id, is_snapshot_ignored from {{ ref('int_activities_cleaned') }}
 ),
 
--- Lead fields as phrases (macro lead_phrase), used when 2+ characters long. Once per lead, not per touch.
-leads as (
+-- Lead fields as phrases (macro lead_phrase), used when 2+ characters long. Once per lead, not per touch
+-- (materialized: inlined, the regexes would run once per touch).
+leads as materialized (
     select
         lead_id,
         {{ lead_phrase('first_name') }} as first_name_value,
@@ -62,7 +63,9 @@ length_bins as (
     select * from {{ ref('content_length_bins') }}
 ),
 
-normalised as (
+-- materialized: the normalised texts feed several expressions below; inlined, PostgreSQL would run
+-- each regex up to five times per touch.
+normalised as materialized (
     select
         touches.touch_id,
         touches.client_id,
@@ -111,16 +114,25 @@ texts as (
 candidates as (
     select
         texts.touch_id,
-        vocabulary.field,
-        vocabulary.category,
-        vocabulary.phrase,
-        vocabulary.cta_type,
-        vocabulary.phrase_pattern,
-        case when vocabulary.field = 'personalization' then texts.search_full else texts.search_body end as search_text,
-        strpos(case when vocabulary.field = 'personalization' then texts.search_full else texts.search_body end,
-               vocabulary.phrase) as first_position
+        phrases.field,
+        phrases.category,
+        phrases.phrase,
+        phrases.cta_type,
+        phrases.phrase_pattern,
+        phrases.search_text,
+        phrases.first_position
     from texts
-    cross join vocabulary
+    -- lateral: each text is read once and the few phrases looped over (as the inner side of a plain
+    -- cross join the texts were re-read from the CTE store once per phrase, most of the model's time).
+    cross join lateral (
+        select
+            vocabulary.*,
+            case when vocabulary.field = 'personalization' then texts.search_full else texts.search_body end as search_text,
+            strpos(case when vocabulary.field = 'personalization' then texts.search_full else texts.search_body end,
+                   vocabulary.phrase) as first_position
+        from vocabulary
+        offset 0
+    ) as phrases
 ),
 
 labelled_matches as materialized (
