@@ -2,7 +2,8 @@
     config(
         indexes=[
             {'columns': ['touch_id'], 'unique': True},
-        ]
+        ],
+        pre_hook="set local work_mem = '256MB'",
     )
 }}
 
@@ -80,7 +81,6 @@ normalised as materialized (
         -- WS runs collapsed to one space and trimmed: words are then the spaces + 1. (Runs of two or
         -- more, or a single non-space WS character: the same result, several times faster.)
         nullif(btrim(regexp_replace(touches.subject, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g')), '') as subject,
-        touches.body,
         nullif(btrim(lower(regexp_replace(touches.body, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g'))), '') as search_body,
         coalesce(char_length(touches.body), 0) as body_chars,
         leads.first_name_value,
@@ -96,7 +96,7 @@ normalised as materialized (
 texts as (
     select
         touch_id, client_id, lead_id, touch_number, is_last_touch, is_converting_touch, channel, lead_outcome,
-        content_source, is_snapshot_ignored, subject, body, body_chars, first_name_value, company_value, industry_value,
+        content_source, is_snapshot_ignored, subject, body_chars, first_name_value, company_value, industry_value,
         coalesce(char_length(subject) - char_length(replace(subject, ' ', '')) + 1, 0) as subject_words,
         coalesce(char_length(search_body) - char_length(replace(search_body, ' ', '')) + 1, 0) as body_words,
         subject is not null as has_subject,
@@ -216,7 +216,10 @@ lead_flags as (
 
 features as (
     select
-        texts.*,
+        texts.touch_id, texts.client_id, texts.lead_id, texts.touch_number, texts.is_last_touch,
+        texts.is_converting_touch, texts.channel, texts.lead_outcome, texts.content_source,
+        texts.is_snapshot_ignored, texts.subject, texts.body_chars, texts.subject_words, texts.body_words,
+        texts.has_subject, texts.has_body,
         template_matches.subject_templates,
         categories.pain_points,
         categories.angles,
