@@ -2,7 +2,8 @@
     config(
         indexes=[
             {'columns': ['touch_id'], 'unique': True},
-        ]
+        ],
+        pre_hook="set local work_mem = '256MB'",
     )
 }}
 
@@ -40,8 +41,9 @@ activities as (
     select activity_id, is_snapshot_ignored from {{ ref('int_activities_cleaned') }}
 ),
 
--- Lead fields as phrases (macro lead_phrase), used when 2+ characters long. Once per lead, not per touch.
-leads as (
+-- Lead fields as phrases (macro lead_phrase), used when 2+ characters long. Once per lead, not per touch
+-- (materialized: inlined, the regexes would run once per touch).
+leads as materialized (
     select
         lead_id,
         {{ lead_phrase('first_name') }} as first_name_value,
@@ -62,7 +64,9 @@ length_bins as (
     select * from {{ ref('content_length_bins') }}
 ),
 
-normalised as (
+-- materialized: the normalised texts feed several expressions below; inlined, PostgreSQL would run
+-- each regex up to five times per touch.
+normalised as materialized (
     select
         touches.touch_id,
         touches.client_id,
@@ -77,7 +81,6 @@ normalised as (
         -- WS runs collapsed to one space and trimmed: words are then the spaces + 1. (Runs of two or
         -- more, or a single non-space WS character: the same result, several times faster.)
         nullif(btrim(regexp_replace(touches.subject, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g')), '') as subject,
-        touches.body,
         nullif(btrim(lower(regexp_replace(touches.body, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g'))), '') as search_body,
         coalesce(char_length(touches.body), 0) as body_chars,
         leads.first_name_value,
@@ -93,7 +96,7 @@ normalised as (
 texts as (
     select
         touch_id, client_id, lead_id, touch_number, is_last_touch, is_converting_touch, channel, lead_outcome,
-        content_source, is_snapshot_ignored, subject, body, body_chars, first_name_value, company_value, industry_value,
+        content_source, is_snapshot_ignored, subject, body_chars, first_name_value, company_value, industry_value,
         coalesce(char_length(subject) - char_length(replace(subject, ' ', '')) + 1, 0) as subject_words,
         coalesce(char_length(search_body) - char_length(replace(search_body, ' ', '')) + 1, 0) as body_words,
         subject is not null as has_subject,
@@ -111,16 +114,25 @@ texts as (
 candidates as (
     select
         texts.touch_id,
-        vocabulary.field,
-        vocabulary.category,
-        vocabulary.phrase,
-        vocabulary.cta_type,
-        vocabulary.phrase_pattern,
-        case when vocabulary.field = 'personalization' then texts.search_full else texts.search_body end as search_text,
-        strpos(case when vocabulary.field = 'personalization' then texts.search_full else texts.search_body end,
-               vocabulary.phrase) as first_position
+        phrases.field,
+        phrases.category,
+        phrases.phrase,
+        phrases.cta_type,
+        phrases.phrase_pattern,
+        phrases.search_text,
+        phrases.first_position
     from texts
-    cross join vocabulary
+    -- lateral: each text is read once and the few phrases looped over (as the inner side of a plain
+    -- cross join the texts were re-read from the CTE store once per phrase, most of the model's time).
+    cross join lateral (
+        select
+            vocabulary.*,
+            case when vocabulary.field = 'personalization' then texts.search_full else texts.search_body end as search_text,
+            strpos(case when vocabulary.field = 'personalization' then texts.search_full else texts.search_body end,
+                   vocabulary.phrase) as first_position
+        from vocabulary
+        offset 0
+    ) as phrases
 ),
 
 labelled_matches as materialized (
@@ -204,7 +216,10 @@ lead_flags as (
 
 features as (
     select
-        texts.*,
+        texts.touch_id, texts.client_id, texts.lead_id, texts.touch_number, texts.is_last_touch,
+        texts.is_converting_touch, texts.channel, texts.lead_outcome, texts.content_source,
+        texts.is_snapshot_ignored, texts.subject, texts.body_chars, texts.subject_words, texts.body_words,
+        texts.has_subject, texts.has_body,
         template_matches.subject_templates,
         categories.pain_points,
         categories.angles,
