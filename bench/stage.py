@@ -36,13 +36,23 @@ def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
                 "select count(*) from (select client_id, channel, action, count(*) from activities group by 1, 2, 3) g"
             ).fetchone()[0]
             return {"seconds": time.perf_counter() - started, "groups": groups}
+    if stage == "baseline":
+        # What every detector process holds before it reads data: the interpreter and the imports.
+        from dagster_pipelines.assets.patterns import DETECTORS  # noqa: F401
+
+        return {"seconds": 0.0}
     if stage.startswith("detect:"):
+        # ARG empty: every client in one process (the whole run as one shard); else only these
+        # comma-separated client ids (one shard: what a sharded run's step holds).
+        from uuid import UUID
+
         from dagster_pipelines.assets.patterns import DETECTORS
 
         [spec] = [s for s in DETECTORS if s.pattern_type == stage.split(":", 1)[1]]
+        client_ids = [UUID(c) for c in arg.split(",") if c]
         with psycopg.connect(url) as conn:
             started = time.perf_counter()
-            results = spec.run(conn, schema, [], datetime.now(timezone.utc).replace(microsecond=0))
+            results = spec.run(conn, schema, client_ids, datetime.now(timezone.utc).replace(microsecond=0))
             return {"seconds": time.perf_counter() - started, "clients": len(results),
                     "gate_passed": sum(r.patterns is not None for r in results)}
     if stage == "store":
@@ -63,6 +73,18 @@ def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
             for client_id, client_results in sorted(by_client.items()):
                 store_client_results(conn, client_id, client_results, run_id=run_id, computed_at=computed_at)
             return {"seconds": time.perf_counter() - started, "clients": len(by_client)}
+    if stage == "naive":
+        # The naive row-by-row implementation (bench/naive.py), stopped after ARG seconds.
+        from bench.naive import NaiveTimeout, run_naive
+
+        limit = float(arg)
+        started = time.perf_counter()
+        try:
+            naive = run_naive(url, datetime(2026, 6, 1, tzinfo=timezone.utc), time_limit=limit)
+        except NaiveTimeout:
+            return {"seconds": time.perf_counter() - started, "finished": False, "limit_seconds": limit}
+        return {"seconds": naive.seconds, "finished": True, "clients": naive.clients, "leads_read": naive.leads_read,
+                "activities_read": naive.activities_read, "gate_passed": naive.gate_passed}
     raise SystemExit(f"unknown stage {stage!r}")
 
 
