@@ -7,9 +7,8 @@ returns a fixed JSON body of ``BENCH_BODY_BYTES`` bytes (set to the size of the 
   framework's own cost, without authentication or database.
 """
 
-from __future__ import annotations
-
 import os
+from uuid import UUID
 
 ETAG = '"bench-minimal"'
 
@@ -45,12 +44,13 @@ async def app(scope, receive, send) -> None:
 
 
 def fastapi_app():
+    # No `from __future__ import annotations` in this module: FastAPI resolves these annotations at runtime.
     from fastapi import FastAPI, Request, Response
 
     api = FastAPI()
 
     @api.get("/patterns/{client_id}")
-    def patterns(client_id: str, request: Request) -> Response:
+    def patterns(client_id: UUID, request: Request) -> Response:
         headers = {"ETag": ETAG, "Cache-Control": "private, no-cache"}
         if request.headers.get("if-none-match") == ETAG:
             return Response(status_code=304, headers=headers)

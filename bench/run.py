@@ -186,14 +186,20 @@ def markdown(results: dict) -> str:
                 lines.append(f"| {server} | {mode.replace('_', '-')} | {run['requests_per_s']:,} | {run['p50_ms']} | "
                              f"{run['p99_ms']} | {run['requests']:,} | {run['errors']} |")
         if api.get("api_profile"):
-            lines += ["", "Profile of the API worker under the same load (py-spy, share of samples in which the "
-                      "function is on the stack):", ""]
-            if isinstance(api["api_profile"], str):
-                lines.append(api["api_profile"])
+            lines += ["", "Where the API worker's time goes under the same load (py-spy samples of all its threads, "
+                      "by step):", ""]
+            profile = api["api_profile"]
+            if isinstance(profile, str):
+                lines.append(profile)
             else:
-                lines += [f"- {p['share']:.0%} `{p['function']}`" for p in api["api_profile"]]
-        if results.get("api_notes"):
-            lines += ["", results["api_notes"]]
+                lines += [f"- {share:.0%} {label}" for label, share in profile["buckets"].items()]
+                lines += ["", f"Waiting on PostgreSQL (psycopg wait, any step): {profile['waiting_on_postgres']:.0%} of "
+                          f"{profile['samples']:,} samples. Heaviest functions (inclusive): "
+                          + ", ".join(f"`{p['function']}` {p['share']:.0%}" for p in profile["top"])]
+            from bench.load import GAP_CLOSERS
+
+            lines += ["", "What would close the gap (suggested changes to `api/*`, not made by the benchmark):", ""]
+            lines += [f"- {note}" for note in GAP_CLOSERS]
     markov = results.get("markov")
     if markov:
         lines += ["", f"Markov attribution over {markov['journeys']:,} journeys ({markov['distinct_paths']:,} distinct paths): "
