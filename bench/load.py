@@ -82,7 +82,11 @@ def run_wrk(url: str, headers: dict[str, str], seconds: int, connections: int, t
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
-    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    return parse_wrk(subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout)
+
+
+def parse_wrk(out: str) -> dict:
+    """wrk's --latency report as numbers (latencies in ms)."""
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     bad_status = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
