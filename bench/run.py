@@ -41,6 +41,7 @@ def _stage(stage: str, url: str, arg: str = "") -> dict:
     measured = json.loads(done.stdout.strip().splitlines()[-1])
     measured["seconds"] = round(measured["seconds"], 3)
     measured["process_seconds"] = round(time.perf_counter() - started, 2)
+    print(f"  {stage}: {json.dumps(measured)}", flush=True)  # progress: a long run shows each stage as it ends
     return measured
 
 
@@ -218,6 +219,7 @@ def main() -> None:
     parser.add_argument("--naive-limit", type=float, default=1200, help="seconds before the naive run is stopped (0: skip)")
     parser.add_argument("--naive-max-leads", type=int, default=1_000_000, help="no naive run above this many leads")
     parser.add_argument("--api-seconds", type=int, default=10, help="seconds per API load run on the first size (0: skip)")
+    parser.add_argument("--markdown", default="latest.md", help="name of the markdown table in bench/results/")
     args = parser.parse_args()
     server_url = settings.database_url()
     results: dict = {"started_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -238,7 +240,7 @@ def main() -> None:
     results["machine"] += f", at end {os.getloadavg()[0]:.1f}"
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{results['started_at'].replace(':', '')}.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / "latest.md").write_text(markdown(results))
+    (RESULTS / args.markdown).write_text(markdown(results))
     print(markdown(results))
 
 
