@@ -169,6 +169,13 @@ def markdown(results: dict) -> str:
             + " | ".join(str(s[f"detect:{t}"]["seconds"]) for t in DETECTORS)
             + f" | {s['store']['seconds']} | {row['learning_seconds']} | {row['floor_seconds']:.3f} | {row['learning_over_floor']} | "
             f"{naive_s} | {row.get('naive_over_learning') or '-'} | {s['dbt_build']['peak_mib']} |")
+    for row in results["sizes"]:
+        dbt = row["stages"]["dbt_build"]
+        if dbt.get("node_seconds"):
+            lines += ["", f"dbt at {row['leads']:,} leads: {dbt['seconds']:.0f} s wall; node seconds (summed over dbt's "
+                      "threads) " + ", ".join(f"{k} {v:.0f}" for k, v in dbt["node_seconds"].items())
+                      + "; slowest: " + ", ".join(f"{k} {v:.0f} s" for k, v in dbt["slowest_nodes"].items())
+                      + ". The rest of the wall time is dbt's start-up and parse."]
     lines += ["", "## Memory (max RSS, MiB)", "",
               "| leads | clients | activities | largest client: leads / activities | imports only | detectors, all clients "
               "in one process | detectors, largest client alone |", "|---|---|---|---|---|---|---|"]

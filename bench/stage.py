@@ -27,7 +27,7 @@ def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
         started = time.perf_counter()
         run_dbt(["build", "--vars", json.dumps({"as_of": "2026-06-01T00:00:00+00:00"}), "--quiet"], url, schema=schema,
                 capture=True)
-        return {"seconds": time.perf_counter() - started}
+        return {"seconds": time.perf_counter() - started, **_dbt_breakdown()}
     if stage == "floor":
         # The floor: one grouped scan of activities — what any learning run must at least read.
         with psycopg.connect(url) as conn:
@@ -86,6 +86,25 @@ def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
         return {"seconds": naive.seconds, "finished": True, "clients": naive.clients, "leads_read": naive.leads_read,
                 "activities_read": naive.activities_read, "gate_passed": naive.gate_passed}
     raise SystemExit(f"unknown stage {stage!r}")
+
+
+def _dbt_breakdown() -> dict:
+    """Where dbt's time went, from its run_results.json: node seconds per resource type (summed over dbt's
+    threads) and the slowest nodes. Best effort: a missing or unreadable file gives nothing."""
+    from collections import Counter
+
+    from convintel.dbt import DBT_PROJECT_DIR
+
+    try:
+        results = json.loads((DBT_PROJECT_DIR / "target" / "run_results.json").read_text())["results"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    by_type: Counter = Counter()
+    for node in results:
+        by_type[node["unique_id"].split(".")[0]] += node.get("execution_time") or 0.0
+    slowest = sorted(results, key=lambda n: -(n.get("execution_time") or 0.0))[:5]
+    return {"node_seconds": {k: round(v, 1) for k, v in by_type.most_common()},
+            "slowest_nodes": {n["unique_id"].split(".")[-1]: round(n.get("execution_time") or 0.0, 1) for n in slowest}}
 
 
 def _peak_mib() -> int:
