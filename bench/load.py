@@ -212,7 +212,7 @@ def summarise_profile(collapsed: str, limit: int = 12) -> dict:
         label = next((label for label, keys in PROFILE_BUCKETS for frame in reversed(frames)
                       if any(k in frame for k in keys)), "other")
         buckets[label] += n
-    top = [{"function": f, "share": round(k / total, 3)} for f, k in inclusive.most_common()
+    top = [{"function": f, "share": round(k / total, 3)} for f, k in sorted(inclusive.items(), key=lambda fk: (-fk[1], fk[0]))
            if not any(x in f for x in _NOISE)][:limit]
     return {"samples": total, "waiting_on_postgres": round(waiting / total, 3) if total else None,
             "buckets": {label: round(k / total, 3) for label, k in buckets.most_common()}, "top": top}
