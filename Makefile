@@ -81,9 +81,14 @@ clean:
 	-@test -x $(BIN)/convintel && $(BIN)/convintel db down
 	rm -rf .convintel dbt_project/target dbt_project/logs
 
-# Issue 11 benchmark: stages of the learning path at growing sizes beside the grouped-scan floor.
-# BENCH_SIZES = leads:clients pairs (default 10k over 10 and 100k over 100 clients).
+# Issue 11 benchmark: stages of the learning path at growing sizes beside the grouped-scan floor and the
+# naive row-by-row implementation, detector memory, the API under load (wrk; py-spy profiles a missed target).
+# BENCH_SIZES = leads:clients pairs (default 10k over 10 and 100k over 100 clients); BENCH_ARGS: more
+# options of bench.run (e.g. --naive-limit 600, --api-seconds 0). See README "Reading the benchmark".
 BENCH_SIZES ?= 10000:10,100000:100
+BENCH_ARGS ?=
 .PHONY: bench
 bench: db migrate manifest
-	$(BIN)/python -m bench.run --sizes $(BENCH_SIZES)
+	@scripts/ensure-wrk.sh
+	@test -x $(BIN)/py-spy || $(BIN)/python -m pip install -q py-spy || echo "py-spy not installed: no API profile" >&2
+	$(BIN)/python -m bench.run --sizes $(BENCH_SIZES) $(BENCH_ARGS)

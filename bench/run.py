@@ -1,11 +1,13 @@
 """`make bench` (issue 11): for synthetic worlds of growing size, wall time and peak memory per stage of
-the learning path — synth load, dbt build, each detector, the store — beside the floor (one grouped scan
-of ``activities`` on the same database), as ratios; plus Markov attribution over 1M journeys. Writes
-``bench/results/<UTC time>.json`` and ``bench/results/latest.md``.
+the learning path — synth load, dbt build, each detector, the store — beside (a) the floor (one grouped
+scan of ``activities`` on the same database) and (b) the naive row-by-row Python implementation
+(``bench.naive``, with a time limit), as ratios; the detectors' peak memory for all clients in one process
+and for the largest client alone (one shard); the Pattern API under concurrent load beside minimal
+uvicorn apps (``bench.load``, on the first size's learned world); Markov attribution over 1M journeys.
+Writes ``bench/results/<UTC time>.json`` and ``bench/results/latest.md`` (targets with met / missed).
 
 Each stage runs in its own process (``bench.stage``); its peak memory is that process's max RSS, or for
-dbt the dbt process's. Not yet measured here (issue 11 is open): the naive row-by-row
-implementation, the API under concurrent load.
+dbt the dbt process's. The machine may be shared: the results record its core count and load average.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from convintel import settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCHEMA = "analytics"
-AS_OF = datetime(2026, 6, 1, tzinfo=timezone.utc)
+DETECTORS = ("who", "what", "when", "how")
+TARGET_FLOOR_RATIO = 10.0
+TARGET_NAIVE_RATIO = 5.0
+TARGET_FLOOR_SIZE = 1_000_000
 
 
 def _stage(stage: str, url: str, arg: str = "") -> dict:
@@ -36,54 +41,180 @@ def _stage(stage: str, url: str, arg: str = "") -> dict:
     measured = json.loads(done.stdout.strip().splitlines()[-1])
     measured["seconds"] = round(measured["seconds"], 3)
     measured["process_seconds"] = round(time.perf_counter() - started, 2)
+    print(f"  {stage}: {json.dumps(measured)}", flush=True)  # progress: a long run shows each stage as it ends
     return measured
 
 
-def bench_size(server_url: str, leads: int, clients: int, seed: int) -> dict:
+def _data_sizes(url: str) -> dict:
+    """Total rows and the largest client's rows (by activities) of the synthesised world."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        total_activities = conn.execute("select count(*) from activities").fetchone()[0]
+        client_id, activities = conn.execute(
+            "select client_id, count(*) from activities group by 1 order by 2 desc, 1 limit 1").fetchone()
+        leads = conn.execute("select count(*) from leads where client_id = %s", (client_id,)).fetchone()[0]
+    return {"total_activities": total_activities, "largest_client": str(client_id),
+            "largest_client_activities": activities, "largest_client_leads": leads}
+
+
+def bench_size(server_url: str, leads: int, clients: int, seed: int, *, naive_limit: float, api_seconds: int) -> dict:
     from convintel.db import create_database, drop_database
     from convintel.migrate import migrate
 
-    url = create_database(server_url, f"convintel_bench_{leads}")
+    url = create_database(server_url, f"convintel_bench_{leads}_{clients}")
     try:
         migrate(url)
         row: dict = {"leads": leads, "clients": clients, "stages": {}}
-        row["stages"]["synth_load"] = _stage("synth", url, f"{leads}:{clients}:{seed}")
-        row["touches"] = row["stages"]["synth_load"]["touches"]
-        row["stages"]["dbt_build"] = _stage("dbt", url)
-        for stage in ("floor", "detect:who", "detect:what", "detect:when", "detect:how", "store"):
-            row["stages"][stage] = _stage(stage, url)
         stages = row["stages"]
-        learning = stages["dbt_build"]["seconds"] + sum(stages[s]["seconds"] for s in stages if s.startswith("detect:")) \
+        stages["synth_load"] = _stage("synth", url, f"{leads}:{clients}:{seed}")
+        row["touches"] = stages["synth_load"]["touches"]
+        row["data"] = _data_sizes(url)
+        stages["dbt_build"] = _stage("dbt", url)
+        for stage in ("floor", *(f"detect:{d}" for d in DETECTORS), "store"):
+            stages[stage] = _stage(stage, url)
+        learning = stages["dbt_build"]["seconds"] + sum(stages[f"detect:{d}"]["seconds"] for d in DETECTORS) \
             + stages["store"]["seconds"]
         row["learning_seconds"] = round(learning, 2)
         row["floor_seconds"] = stages["floor"]["seconds"]
         row["learning_over_floor"] = round(learning / stages["floor"]["seconds"], 1) if stages["floor"]["seconds"] else None
+        # Memory: the detectors' processes hold the imports (baseline) plus their data; one shard holding
+        # only the largest client shows what a sharded run's step needs.
+        baseline = _stage("baseline", url)
+        shard = {d: _stage(f"detect:{d}", url, row["data"]["largest_client"]) for d in DETECTORS}
+        row["memory"] = {
+            "baseline_mib": baseline["peak_mib"],
+            "detectors_all_clients_peak_mib": max(stages[f"detect:{d}"]["peak_mib"] for d in DETECTORS),
+            "detectors_largest_client_peak_mib": max(s["peak_mib"] for s in shard.values()),
+            "largest_client_shard": shard,
+        }
+        if naive_limit > 0:
+            naive = _stage("naive", url, str(naive_limit))
+            row["naive"] = naive
+            row["naive_over_learning"] = round(naive["seconds"] / learning, 1) if naive["finished"] else None
+        if api_seconds > 0:
+            from bench.load import api_load
+
+            print(f"bench: API load on the {leads:,}-lead world ...", flush=True)
+            row["api"] = api_load(url, seconds=api_seconds, results_dir=RESULTS)
         return row
     finally:
         drop_database(url)
 
 
+def _status(ok: bool | None) -> str:
+    return "not measured" if ok is None else ("**met**" if ok else "**missed**")
+
+
+def targets(results: dict) -> list[tuple[str, str, str]]:
+    """(target, measured, met/missed) rows, checked from the measurements."""
+    from bench.load import TARGET_P99_MS, TARGET_RPS, meets
+
+    sizes = results["sizes"]
+    rows = []
+    big = [r for r in sizes if r["leads"] >= TARGET_FLOOR_SIZE]
+    measured = "; ".join(f"{r['leads']:,} leads: {r['learning_over_floor']}×" for r in sizes)
+    rows.append((f"learning ≤ {TARGET_FLOOR_RATIO:g}× the grouped-scan floor at 1M leads", measured + (
+        "" if big else " (1M leads not run here)"),
+        _status(all(r["learning_over_floor"] <= TARGET_FLOOR_RATIO for r in big) if big else None)))
+    naive_rows = [r for r in sizes if "naive" in r]
+    if naive_rows:
+        parts, ok = [], True
+        for r in naive_rows:
+            if r["naive"]["finished"]:
+                parts.append(f"{r['leads']:,} leads: naive {r['naive']['seconds']:.0f} s = {r['naive_over_learning']}× learning")
+                ok = ok and r["naive_over_learning"] >= TARGET_NAIVE_RATIO
+            else:
+                parts.append(f"{r['leads']:,} leads: naive did not finish in {r['naive']['limit_seconds']:.0f} s "
+                             f"(> {r['naive']['limit_seconds'] / r['learning_seconds']:.1f}× learning)")
+        rows.append((f"learning ≥ {TARGET_NAIVE_RATIO:g}× faster than naive row-by-row at every size where both run",
+                     "; ".join(parts), _status(ok if any(r["naive"]["finished"] for r in naive_rows) else None)))
+    if len(sizes) >= 2:
+        first, last = sizes[0], sizes[-1]
+        data = lambda r: r["memory"]["detectors_all_clients_peak_mib"] - r["memory"]["baseline_mib"]  # noqa: E731
+        total_growth = last["data"]["total_activities"] / first["data"]["total_activities"]
+        largest_growth = last["data"]["largest_client_activities"] / first["data"]["largest_client_activities"]
+        memory_growth = max(data(last), 1) / max(data(first), 1)
+        measured = (f"detectors' data memory (peak − imports) {data(first)} → {data(last)} MiB (×{memory_growth:.1f}) "
+                    f"while total activities grew ×{total_growth:.1f} and the largest client's ×{largest_growth:.1f}; "
+                    f"largest-client shard alone at {last['leads']:,} leads: "
+                    f"{last['memory']['detectors_largest_client_peak_mib'] - last['memory']['baseline_mib']} MiB")
+        rows.append(("detectors' peak memory bounded by the largest client, not the total data "
+                     "(checked: data memory grows < half as fast as the total)", measured,
+                     _status(memory_growth < max(1.0, 0.5 * total_growth))))
+    api = next((r["api"] for r in sizes if "api" in r), None)
+    if api:
+        for mode in ("plain", "if_none_match"):
+            run = api["servers"]["api"][mode]
+            rows.append((f"GET /patterns/{{client_id}} {'with If-None-Match' if mode != 'plain' else ''}: "
+                         f"≥ {TARGET_RPS:,} req/s and p99 < {TARGET_P99_MS:g} ms, one worker",
+                         f"{run['requests_per_s']:,} req/s, p50 {run['p50_ms']} ms, p99 {run['p99_ms']} ms, "
+                         f"{run['errors']} errors", _status(meets(run))))
+    return rows
+
+
 def markdown(results: dict) -> str:
     lines = [f"# Benchmark {results['started_at']} ({results['machine']})", "",
+             "## Stages (seconds; each stage in its own process)", "",
              "| leads | clients | touches | synth s | dbt s | who s | what s | when s | how s | store s | learning s "
-             "| floor s | learning / floor | dbt peak MiB | detectors peak MiB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| floor s | learning / floor | naive s | naive / learning | dbt peak MiB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in results["sizes"]:
         s = row["stages"]
-        detectors_peak = max(s[k]["peak_mib"] for k in s if k.startswith("detect:"))
+        naive = row.get("naive")
+        naive_s = "-" if not naive else (f"{naive['seconds']:.1f}" if naive["finished"]
+                                         else f"did not finish in {naive['limit_seconds']:.0f}")
         lines.append(
             f"| {row['leads']:,} | {row['clients']} | {row['touches']:,} | {s['synth_load']['seconds']} | {s['dbt_build']['seconds']} | "
-            + " | ".join(str(s[f"detect:{t}"]["seconds"]) for t in ("who", "what", "when", "how"))
+            + " | ".join(str(s[f"detect:{t}"]["seconds"]) for t in DETECTORS)
             + f" | {s['store']['seconds']} | {row['learning_seconds']} | {row['floor_seconds']:.3f} | {row['learning_over_floor']} | "
-            f"{s['dbt_build']['peak_mib']} | {detectors_peak} |")
+            f"{naive_s} | {row.get('naive_over_learning') or '-'} | {s['dbt_build']['peak_mib']} |")
+    for row in results["sizes"]:
+        dbt = row["stages"]["dbt_build"]
+        if dbt.get("node_seconds"):
+            lines += ["", f"dbt at {row['leads']:,} leads: {dbt['seconds']:.0f} s wall; node seconds (summed over dbt's "
+                      "threads) " + ", ".join(f"{k} {v:.0f}" for k, v in dbt["node_seconds"].items())
+                      + "; slowest: " + ", ".join(f"{k} {v:.0f} s" for k, v in dbt["slowest_nodes"].items())
+                      + ". The rest of the wall time is dbt's start-up and parse."]
+    lines += ["", "## Memory (max RSS, MiB)", "",
+              "| leads | clients | activities | largest client: leads / activities | imports only | detectors, all clients "
+              "in one process | detectors, largest client alone |", "|---|---|---|---|---|---|---|"]
+    for row in results["sizes"]:
+        m, d = row["memory"], row["data"]
+        lines.append(f"| {row['leads']:,} | {row['clients']} | {d['total_activities']:,} | {d['largest_client_leads']:,} / "
+                     f"{d['largest_client_activities']:,} | {m['baseline_mib']} | {m['detectors_all_clients_peak_mib']} | "
+                     f"{m['detectors_largest_client_peak_mib']} |")
+    api = next((r["api"] for r in results["sizes"] if "api" in r), None)
+    if api:
+        lines += ["", f"## API load ({api['generator']}, {api['connections']} connections, {api['threads']} threads, "
+                  f"{api['seconds']} s per run, body {api['body_bytes']:,} bytes, one uvicorn worker, loopback)", "",
+                  "| server | request | req/s | p50 ms | p99 ms | requests | errors |", "|---|---|---|---|---|---|---|"]
+        for server, runs in api["servers"].items():
+            for mode, run in runs.items():
+                lines.append(f"| {server} | {mode.replace('_', '-')} | {run['requests_per_s']:,} | {run['p50_ms']} | "
+                             f"{run['p99_ms']} | {run['requests']:,} | {run['errors']} |")
+        if api.get("api_profile"):
+            lines += ["", "Where the API worker's time goes under the same load (py-spy samples of all its threads, "
+                      "by step):", ""]
+            profile = api["api_profile"]
+            if isinstance(profile, str):
+                lines.append(profile)
+            else:
+                lines += [f"- {share:.0%} {label}" for label, share in profile["buckets"].items()]
+                lines += ["", f"Waiting on PostgreSQL (psycopg wait, any step): {profile['waiting_on_postgres']:.0%} of "
+                          f"{profile['samples']:,} samples. Heaviest functions (inclusive): "
+                          + ", ".join(f"`{p['function']}` {p['share']:.0%}" for p in profile["top"])]
+            from bench.load import GAP_CLOSERS
+
+            lines += ["", "What would close the gap (suggested changes to `api/*`, not made by the benchmark):", ""]
+            lines += [f"- {note}" for note in GAP_CLOSERS]
     markov = results.get("markov")
     if markov:
         lines += ["", f"Markov attribution over {markov['journeys']:,} journeys ({markov['distinct_paths']:,} distinct paths): "
                   f"{markov['seconds']:.2f} s."]
-    lines += ["", "How to read it: *learning s* is dbt build + the four detectors + the store, each timed inside its own "
-              "process (imports excluded); *floor s* is one grouped scan of `activities` on the same database; the "
-              "issue-11 target is learning / floor ≤ 10 at 1M leads. Peak memory is each stage process's max RSS. "
-              "Not measured yet: the naive row-by-row implementation and the API under load (issue 11 open)."]
+    lines += ["", "## Targets (issue 11)", "", "| target | measured | status |", "|---|---|---|"]
+    lines += [f"| {t} | {m} | {s} |" for t, m, s in targets(results)]
+    lines += ["", "How to read it: see README, section “Reading the benchmark”."]
     return "\n".join(lines) + "\n"
 
 
@@ -92,23 +223,31 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000:10,100000:100", help="leads:clients pairs, comma-separated")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--markov-journeys", type=int, default=1_000_000)
+    parser.add_argument("--naive-limit", type=float, default=1200, help="seconds before the naive run is stopped (0: skip)")
+    parser.add_argument("--naive-max-leads", type=int, default=1_000_000, help="no naive run above this many leads")
+    parser.add_argument("--api-seconds", type=int, default=10, help="seconds per API load run on the first size (0: skip)")
+    parser.add_argument("--markdown", default="latest.md", help="name of the markdown table in bench/results/")
     args = parser.parse_args()
     server_url = settings.database_url()
     results: dict = {"started_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                     "machine": f"{os.cpu_count()} cores", "sizes": []}
-    for pair in args.sizes.split(","):
+                     "machine": f"{os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.1f}",
+                     "sizes": []}
+    for index, pair in enumerate(args.sizes.split(",")):
         leads, clients = (int(x) for x in pair.split(":"))
         print(f"bench: {leads:,} leads over {clients} clients ...", flush=True)
-        results["sizes"].append(bench_size(server_url, leads, clients, args.seed))
-        print(json.dumps(results["sizes"][-1]["stages"]), flush=True)
+        results["sizes"].append(bench_size(
+            server_url, leads, clients, args.seed,
+            naive_limit=args.naive_limit if leads <= args.naive_max_leads else 0,
+            api_seconds=args.api_seconds if index == 0 else 0))
+        print(json.dumps({k: v for k, v in results["sizes"][-1].items() if k != "api"}), flush=True)
     if args.markov_journeys:
         from detectors.markov import time_markov_attribution
 
-        markov = time_markov_attribution(args.markov_journeys)
-        results["markov"] = markov
+        results["markov"] = time_markov_attribution(args.markov_journeys)
+    results["machine"] += f", at end {os.getloadavg()[0]:.1f}"
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{results['started_at'].replace(':', '')}.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / "latest.md").write_text(markdown(results))
+    (RESULTS / args.markdown).write_text(markdown(results))
     print(markdown(results))
 
 

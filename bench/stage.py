@@ -27,7 +27,7 @@ def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
         started = time.perf_counter()
         run_dbt(["build", "--vars", json.dumps({"as_of": "2026-06-01T00:00:00+00:00"}), "--quiet"], url, schema=schema,
                 capture=True)
-        return {"seconds": time.perf_counter() - started}
+        return {"seconds": time.perf_counter() - started, **_dbt_breakdown()}
     if stage == "floor":
         # The floor: one grouped scan of activities — what any learning run must at least read.
         with psycopg.connect(url) as conn:
@@ -36,13 +36,23 @@ def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
                 "select count(*) from (select client_id, channel, action, count(*) from activities group by 1, 2, 3) g"
             ).fetchone()[0]
             return {"seconds": time.perf_counter() - started, "groups": groups}
+    if stage == "baseline":
+        # What every detector process holds before it reads data: the interpreter and the imports.
+        from dagster_pipelines.assets.patterns import DETECTORS  # noqa: F401
+
+        return {"seconds": 0.0}
     if stage.startswith("detect:"):
+        # ARG empty: every client in one process (the whole run as one shard); else only these
+        # comma-separated client ids (one shard: what a sharded run's step holds).
+        from uuid import UUID
+
         from dagster_pipelines.assets.patterns import DETECTORS
 
         [spec] = [s for s in DETECTORS if s.pattern_type == stage.split(":", 1)[1]]
+        client_ids = [UUID(c) for c in arg.split(",") if c]
         with psycopg.connect(url) as conn:
             started = time.perf_counter()
-            results = spec.run(conn, schema, [], datetime.now(timezone.utc).replace(microsecond=0))
+            results = spec.run(conn, schema, client_ids, datetime.now(timezone.utc).replace(microsecond=0))
             return {"seconds": time.perf_counter() - started, "clients": len(results),
                     "gate_passed": sum(r.patterns is not None for r in results)}
     if stage == "store":
@@ -63,7 +73,38 @@ def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
             for client_id, client_results in sorted(by_client.items()):
                 store_client_results(conn, client_id, client_results, run_id=run_id, computed_at=computed_at)
             return {"seconds": time.perf_counter() - started, "clients": len(by_client)}
+    if stage == "naive":
+        # The naive row-by-row implementation (bench/naive.py), stopped after ARG seconds.
+        from bench.naive import NaiveTimeout, run_naive
+
+        limit = float(arg)
+        started = time.perf_counter()
+        try:
+            naive = run_naive(url, datetime(2026, 6, 1, tzinfo=timezone.utc), time_limit=limit)
+        except NaiveTimeout:
+            return {"seconds": time.perf_counter() - started, "finished": False, "limit_seconds": limit}
+        return {"seconds": naive.seconds, "finished": True, "clients": naive.clients, "leads_read": naive.leads_read,
+                "activities_read": naive.activities_read, "gate_passed": naive.gate_passed}
     raise SystemExit(f"unknown stage {stage!r}")
+
+
+def _dbt_breakdown() -> dict:
+    """Where dbt's time went, from its run_results.json: node seconds per resource type (summed over dbt's
+    threads) and the slowest nodes. Best effort: a missing or unreadable file gives nothing."""
+    from collections import Counter
+
+    from convintel.dbt import DBT_PROJECT_DIR
+
+    try:
+        results = json.loads((DBT_PROJECT_DIR / "target" / "run_results.json").read_text())["results"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    by_type: Counter = Counter()
+    for node in results:
+        by_type[node["unique_id"].split(".")[0]] += node.get("execution_time") or 0.0
+    slowest = sorted(results, key=lambda n: -(n.get("execution_time") or 0.0))[:5]
+    return {"node_seconds": {k: round(v, 1) for k, v in by_type.most_common()},
+            "slowest_nodes": {n["unique_id"].split(".")[-1]: round(n.get("execution_time") or 0.0, 1) for n in slowest}}
 
 
 def _peak_mib() -> int:
