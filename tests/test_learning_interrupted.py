@@ -50,7 +50,7 @@ def _of(state: dict, client) -> dict:
 
 def test_a_run_killed_while_storing_leaves_previous_patterns_intact_and_the_next_run_completes(
         db_url: str, tmp_path: Path) -> None:
-    generate(db_url, clients=3, leads=4500, seed=31, as_of=AS_OF)
+    generate(db_url, clients=3, leads=1800, seed=31, as_of=AS_OF)
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster"), "DATABASE_URL": db_url}
     _learn(db_url, env)
     with psycopg.connect(db_url, autocommit=True) as conn:

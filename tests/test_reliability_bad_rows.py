@@ -189,7 +189,7 @@ def plant_bad_rows(conn: psycopg.Connection, a: uuid.UUID, b: uuid.UUID, c: uuid
 @pytest.fixture(scope="module")
 def runs(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     url = module_db_url
-    generate(url, clients=3, leads=4500, seed=61, as_of=AS_OF)
+    generate(url, clients=3, leads=1800, seed=61, as_of=AS_OF)
     with psycopg.connect(url, autocommit=True) as conn:
         ids = [r[0] for r in conn.execute("select id from clients order by id")]
         clients = dict(zip("abc", ids))
