@@ -22,7 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api import engines, runs, scopes
 from api.cache import CachedPatterns, PatternCache, etag_of, if_none_match
 from api.db import ConnectionPool, scope_to
-from api.keys import ApiKey, authenticate
+from api.keys import ApiKey, KeyCache
 from api.kpi_models import ClientKpis
 from api.models import (
     AllocateRequest, AllocateResponse, ClientPatterns, ContextConsumer, Health, LearnRequest, OnePattern,
@@ -87,6 +87,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings()
     pool = ConnectionPool(settings.database_url, settings.pool_size)
     cache = PatternCache(settings.cache_entries)
+    keys_seen = KeyCache(settings.key_ttl_seconds)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -110,8 +111,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     def current_key(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> ApiKey:
         key = None
         if credentials is not None and credentials.scheme.lower() == "bearer":
-            with pool.connection() as conn:
-                key = authenticate(conn, credentials.credentials)
+            key = keys_seen.authenticate(pool.connection, credentials.credentials)
         if key is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or invalid API key",
                                 headers={"WWW-Authenticate": "Bearer"})

@@ -66,5 +66,6 @@ class ConnectionPool:
 
 def scope_to(conn: psycopg.Connection, client_ids: Iterable[UUID]) -> None:
     """Inside a transaction: become the RLS-restricted role, seeing only ``client_ids``."""
-    conn.execute("set local role convintel_app")
-    conn.execute("select set_config('app.client_ids', %s, true)", (",".join(str(c) for c in client_ids),))
+    # One round trip: set_config('role', …, true) is SET LOCAL ROLE; it takes effect for the next statement.
+    conn.execute("select set_config('role', 'convintel_app', true), set_config('app.client_ids', %s, true)",
+                 (",".join(str(c) for c in client_ids),))

@@ -8,7 +8,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -78,6 +81,41 @@ def authenticate(conn: psycopg.Connection, token: str) -> ApiKey | None:
     if row is None or not hmac.compare_digest(row[4], digest):
         return None
     return ApiKey(row[0], row[1], row[2], tuple(row[3]))
+
+
+class KeyCache:
+    """Keys this process authenticated in the last ``ttl`` seconds, by token digest (never the token).
+
+    Only successful look-ups are kept (a key created a moment ago is never refused from the cache); a
+    revoked key keeps working in a process for at most ``ttl`` seconds. ``ttl <= 0`` disables it."""
+
+    def __init__(self, ttl: float, entries: int = 4096, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl, self._entries, self._clock = ttl, max(1, entries), clock
+        self._items: OrderedDict[str, tuple[float, ApiKey]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def authenticate(self, conn_factory: Callable[[], object], token: str) -> ApiKey | None:
+        """The key for ``token``: from the cache while fresh, else ``authenticate`` on a connection."""
+        if self._ttl <= 0:
+            with conn_factory() as conn:
+                return authenticate(conn, token)
+        digest = token_digest(token)
+        now = self._clock()
+        with self._lock:
+            hit = self._items.get(digest)
+            if hit is not None and now - hit[0] < self._ttl:
+                return hit[1]
+        with conn_factory() as conn:
+            key = authenticate(conn, token)
+        with self._lock:
+            if key is None:
+                self._items.pop(digest, None)
+            else:
+                self._items[digest] = (now, key)
+                self._items.move_to_end(digest)
+                while len(self._items) > self._entries:
+                    self._items.popitem(last=False)
+        return key
 
 
 def list_keys(conn: psycopg.Connection) -> list[KeyRecord]:

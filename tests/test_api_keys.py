@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from api.keys import authenticate, token_digest
+from api.keys import authenticate, create_key, revoke_key, token_digest
 from convintel.cli import app
 from convintel.settings import MIGRATIONS_DIR
 
@@ -86,3 +86,35 @@ def test_convintel_serve_starts_the_api(db_url: str, tmp_path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_key_cache_reuses_a_key_until_its_ttl_and_then_sees_the_revocation(db_url: str) -> None:
+    from api.keys import KeyCache
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        client = conn.execute("insert into clients (name) values ('A') returning id").fetchone()[0]
+        key_id, token = create_key(conn, client_ids=[client], name="engine")
+    now = [100.0]
+    lookups = []
+
+    def connect():
+        lookups.append(1)
+        return psycopg.connect(db_url, autocommit=True)
+
+    cache = KeyCache(ttl=5, clock=lambda: now[0])
+    assert cache.authenticate(connect, token).id == key_id and len(lookups) == 1
+    assert cache.authenticate(connect, token).id == key_id and len(lookups) == 1      # served from the cache
+    assert cache.authenticate(connect, token + "x") is None and len(lookups) == 2     # refusals are not cached
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert revoke_key(conn, key_id)
+    now[0] = 104.9
+    assert cache.authenticate(connect, token).id == key_id and len(lookups) == 2      # within the ttl
+    now[0] = 105.0
+    assert cache.authenticate(connect, token) is None and len(lookups) == 3           # looked up again: revoked
+    assert cache.authenticate(connect, token) is None and len(lookups) == 4
+
+    uncached = KeyCache(ttl=0)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        _, fresh = create_key(conn, client_ids=[client], name="fresh")
+    assert uncached.authenticate(connect, fresh) is not None and len(lookups) == 5
+    assert uncached.authenticate(connect, fresh) is not None and len(lookups) == 6
