@@ -33,3 +33,27 @@
     {%- for t in var('als')['tiers'] -%}{%- do names.append(t['tier']) -%}{%- endfor -%}
     {{ return(names) }}
 {%- endmacro %}
+
+{#- Each ALS component (and risk) → its max points, from var('als'): the columns the weight fit reads. -#}
+{% macro als_component_limits() -%}
+    {%- set als = var('als') -%}
+    {%- set limits = {} -%}
+    {%- for name, spec in als['components'].items() -%}
+        {%- do limits.update({name: spec['max_points']}) -%}
+    {%- endfor -%}
+    {%- do limits.update({'risk': als['risk_max_points']}) -%}
+    {{ return(limits) }}
+{%- endmacro %}
+
+{#- The components clipped to [0, max] exactly as als_score clips them, one column each (NULL for a lead
+    missing any component, `has_all_expr` false): the keys of the weight-fit combinations. -#}
+{% macro als_clipped_components(has_all_expr) -%}
+    {%- for name, max_points in als_component_limits().items() %}
+        case
+            when not {{ has_all_expr }} then null
+            when {{ name }} < 0 then 0
+            when {{ name }} > {{ max_points }} then {{ max_points }}
+            else {{ name }}
+        end as {{ name }}{{ ',' if not loop.last }}
+    {%- endfor %}
+{%- endmacro %}

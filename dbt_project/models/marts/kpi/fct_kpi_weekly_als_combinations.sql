@@ -6,12 +6,7 @@
     missing a component are kept in one row per client and week (has_all_components = false);
     never-touched leads have no cohort week and are not here. -#}
 
-{%- set als = var('als') -%}
-{%- set limits = {} -%}
-{%- for name, spec in als['components'].items() -%}
-    {%- do limits.update({name: spec['max_points']}) -%}
-{%- endfor -%}
-{%- do limits.update({'risk': als['risk_max_points']}) %}
+{%- set limits = als_component_limits() %}
 
 with
 
@@ -26,14 +21,7 @@ keyed as (
         cast(date_trunc('week', first_touch_at at time zone 'UTC') as date) as cohort_week,
         is_converted,
         has_all_als_components as has_all_components,
-        {%- for name, max_points in limits.items() %}
-        case
-            when not has_all_als_components then null
-            when {{ name }} < 0 then 0
-            when {{ name }} > {{ max_points }} then {{ max_points }}
-            else {{ name }}
-        end as {{ name }}{{ ',' if not loop.last }}
-        {%- endfor %}
+        {{ als_clipped_components('has_all_als_components') }}
     from leads
 ),
 

@@ -6,12 +6,7 @@
     row per client with has_all_components = false and all components NULL, so the leads of a client
     always sum to fct_who_client_summary.leads_with_outcome (singular test). Portable SQL. -#}
 
-{%- set als = var('als') -%}
-{%- set limits = {} -%}
-{%- for name, spec in als['components'].items() -%}
-    {%- do limits.update({name: spec['max_points']}) -%}
-{%- endfor -%}
-{%- do limits.update({'risk': als['risk_max_points']}) %}
+{%- set limits = als_component_limits() %}
 
 with
 
@@ -24,14 +19,7 @@ keyed as (
         client_id,
         is_converted,
         has_all_als_components as has_all_components,
-        {%- for name, max_points in limits.items() %}
-        case
-            when not has_all_als_components then null
-            when {{ name }} < 0 then 0
-            when {{ name }} > {{ max_points }} then {{ max_points }}
-            else {{ name }}
-        end as {{ name }}{{ ',' if not loop.last }}
-        {%- endfor %}
+        {{ als_clipped_components('has_all_als_components') }}
     from leads
 ),
 
