@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_learning_stores_who_patterns_reruns_identically_and_keeps_patterns_behind_a_failed_gate(db_url: str) -> None:
-    generate(db_url, clients=2, leads=3000, seed=21, as_of=AS_OF)
+    generate(db_url, clients=2, leads=1500, seed=21, as_of=AS_OF)
     generate(db_url, clients=1, leads=40, seed=22, as_of=AS_OF)  # too small for the WHO gate
     with psycopg.connect(db_url, autocommit=True) as conn:
         clients = [row[0] for row in conn.execute("select id from clients order by name")]

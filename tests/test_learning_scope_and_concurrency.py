@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_learning_scope_limits_the_run_to_the_chosen_clients(db_url: str) -> None:
-    generate(db_url, clients=2, leads=3000, seed=24, as_of=AS_OF)
+    generate(db_url, clients=2, leads=1200, seed=24, as_of=AS_OF)
     with psycopg.connect(db_url, autocommit=True) as conn:
         chosen, other = [row[0] for row in conn.execute("select id from clients order by id")]
     result = learn_all(db_url, client_ids=[str(chosen)], shards=8)
@@ -29,7 +29,7 @@ def test_learning_scope_limits_the_run_to_the_chosen_clients(db_url: str) -> Non
 def test_two_learning_runs_at_once_neither_corrupt_nor_duplicate(db_url: str) -> None:
     """Both runs build dbt (serialised by the schema's build lock) and store (serialised per client):
     afterwards one pattern per client and type, two history rows from two runs, identical patterns."""
-    generate(db_url, clients=2, leads=3000, seed=25, as_of=AS_OF)
+    generate(db_url, clients=2, leads=1200, seed=25, as_of=AS_OF)
     with psycopg.connect(db_url, autocommit=True) as conn:
         clients = [row[0] for row in conn.execute("select id from clients order by id")]
     with ThreadPoolExecutor(max_workers=2) as pool:
