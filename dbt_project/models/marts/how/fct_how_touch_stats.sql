@@ -9,30 +9,8 @@
 
 with
 
-touches as (
-    select * from {{ ref('int_touches') }}
-),
-
-first_use as (
-    select
-        touches.*,
-        row_number() over (partition by lead_id, channel order by touch_number) = 1 as is_new_channel,
-        first_value(channel) over (partition by lead_id order by touch_number) as first_channel
-    from touches
-),
-
-with_channel_count as (
-    select
-        first_use.*,
-        sum(case when is_new_channel then 1 else 0 end) over (
-            partition by lead_id order by touch_number rows between unbounded preceding and current row
-        ) as channels_so_far
-    from first_use
-),
-
-known_outcome as (
-    select * from with_channel_count
-    where not (lead_outcome = 'in_flight' and is_last_touch)
+exposure as (
+    select * from {{ ref('int_touch_channel_exposure') }}
 ),
 
 final as (
@@ -45,7 +23,7 @@ final as (
         cast(coalesce(als_tier_at_first_touch, 'unknown') as {{ dbt.type_string() }}) as als_tier,
         cast(count(*) as {{ dbt.type_bigint() }}) as touches,
         cast(sum(case when is_converting_touch then 1 else 0 end) as {{ dbt.type_bigint() }}) as bookings
-    from known_outcome
+    from exposure
     group by client_id, touch_number, channel, channels_so_far, first_channel, coalesce(als_tier_at_first_touch, 'unknown')
 )
 

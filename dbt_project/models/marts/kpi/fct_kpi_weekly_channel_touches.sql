@@ -8,32 +8,15 @@
 
 with
 
-touches as (
-    select * from {{ ref('int_touches') }}
+exposure as (
+    select * from {{ ref('int_touch_channel_exposure') }}
 ),
 
-first_use as (
+weekly as (
     select
-        touches.*,
-        row_number() over (partition by lead_id, channel order by touch_number) = 1 as is_new_channel,
-        first_value(channel) over (partition by lead_id order by touch_number) as first_channel,
-        min(touched_at) over (partition by lead_id) as first_touch_at
-    from touches
-),
-
-with_channel_count as (
-    select
-        first_use.*,
-        sum(case when is_new_channel then 1 else 0 end) over (
-            partition by lead_id order by touch_number rows between unbounded preceding and current row
-        ) as channels_so_far,
-        cast(date_trunc('week', first_touch_at at time zone 'UTC') as date) as cohort_week
-    from first_use
-),
-
-known_outcome as (
-    select * from with_channel_count
-    where not (lead_outcome = 'in_flight' and is_last_touch)
+        exposure.*,
+        cast(date_trunc('week', lead_first_touch_at at time zone 'UTC') as date) as cohort_week
+    from exposure
 ),
 
 final as (
@@ -46,7 +29,7 @@ final as (
         cast(channels_so_far as integer) as channels_so_far,
         cast(count(*) as bigint) as touches,
         cast(sum(case when is_converting_touch then 1 else 0 end) as bigint) as bookings
-    from known_outcome
+    from weekly
     group by client_id, cohort_week, touch_number, channel, first_channel, channels_so_far
 )
 
