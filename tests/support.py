@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
+import sys
+import time
 import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
@@ -61,3 +68,40 @@ def generate_worlds(url: str, folder: Path, specs: list[tuple], as_of) -> dict[s
         for entry in json.loads(path.read_text())["clients"]:
             truth[entry["client_id"]] = (world, seed, entry)
     return truth
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serve_api(env: Mapping[str, str], state: Path) -> Iterator[str]:
+    """The real API (uvicorn, one worker) in its own process on a free loopback port, with ``env`` on top
+    of this process's environment; yields its base URL once /healthz answers, stops it afterwards. Its
+    output goes to ``state/server.log`` (quoted when it does not start)."""
+    port = free_port()
+    with (state / "server.log").open("wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
+             "--port", str(port), "--log-level", "warning"],
+            env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1],
+        )
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"the API did not start: {(state / 'server.log').read_text()}")
+            time.sleep(0.2)
+        try:
+            yield base
+        finally:
+            server.terminate()
+            server.wait(timeout=30)

@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,6 +19,7 @@ import pytest
 from api.keys import create_key, revoke_key
 from dagster_pipelines.pattern_store import store_client_results
 from detectors.result import DetectorResult
+from support import serve_api
 
 pytestmark = pytest.mark.slow
 
@@ -48,12 +46,6 @@ HOW = {
 }
 # A Monday, 07:00 in New York, six days before the switch to daylight saving time (8 March 2026).
 START = "2026-03-02T12:00:00Z"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -111,34 +103,12 @@ def world(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         revoked_id, revoked = create_key(conn, client_ids=[a], name="revoked")
         revoke_key(conn, revoked_id)
 
-    port = _free_port()
     state = tmp_path_factory.mktemp("api-state")
-    env = {**os.environ, "CONVINTEL_STATE_DIR": str(state), "DATABASE_URL": module_db_url, "DBT_SCHEMA": "analytics", "CONVINTEL_LEARNING_SHARDS": "1", "CONVINTEL_API_RUN_EXECUTOR": "in_process",
+    env = {"CONVINTEL_STATE_DIR": str(state), "DATABASE_URL": module_db_url, "DBT_SCHEMA": "analytics",
+           "CONVINTEL_LEARNING_SHARDS": "1", "CONVINTEL_API_RUN_EXECUTOR": "in_process",
            "DAGSTER_HOME": str(state / "dagster"), "CONVINTEL_API_MAX_BODY_BYTES": "4096"}
-    log = (state / "server.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1],
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(f"the API did not start: {(state / 'server.log').read_text()}")
-        time.sleep(0.2)
-    try:
+    with serve_api(env, state) as base:
         yield World(module_db_url, base, a, b, by_confidence, bare, lead_ny, admin, key_a, key_b, revoked, state)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 # --- shape and errors --------------------------------------------------------------------------------

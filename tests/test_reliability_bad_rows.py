@@ -11,9 +11,6 @@ unchanged data (under load).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -29,7 +26,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from convintel.synth import generate
-from support import learn_all, run_metadata, stored_patterns
+from support import learn_all, run_metadata, serve_api, stored_patterns
 
 pytestmark = pytest.mark.slow
 
@@ -283,14 +280,6 @@ LOAD_THREADS = 6
 COMPONENTS = {"data_quality": 12, "authority": 18, "company_fit": 20, "timing": 9, "risk": 2}
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def api(runs: Runs) -> Iterator[tuple[str, dict[str, str]]]:
     """The real API (uvicorn, one worker) on loopback; a key for tenant a and one for tenant b + c."""
@@ -299,31 +288,10 @@ def api(runs: Runs) -> Iterator[tuple[str, dict[str, str]]]:
     with psycopg.connect(runs.url, autocommit=True) as conn:
         keys = {"a": create_key(conn, client_ids=[runs.clients["a"]], name="tenant a")[1],
                 "bc": create_key(conn, client_ids=[runs.clients["b"], runs.clients["c"]], name="tenant bc")[1]}
-    port = _free_port()
-    env = {**os.environ, "CONVINTEL_STATE_DIR": str(runs.state), "DATABASE_URL": runs.url, "DBT_SCHEMA": SCHEMA,
+    env = {"CONVINTEL_STATE_DIR": str(runs.state), "DATABASE_URL": runs.url, "DBT_SCHEMA": SCHEMA,
            "DAGSTER_HOME": str(runs.state / "dagster")}
-    log = (runs.state / "server.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-                               "--port", str(port), "--log-level", "warning"],
-                              env=env, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1])
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(f"the API did not start: {(runs.state / 'server.log').read_text()}")
-        time.sleep(0.2)
-    try:
+    with serve_api(env, runs.state) as base:
         yield base, keys
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 class Load:
