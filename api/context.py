@@ -52,6 +52,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from api.engines import BLEND_FROM, LEARNED_FROM
+from detectors.result import pattern_value
 
 Consumer = Literal["messaging", "sequencing", "campaign"]
 CONSUMERS: tuple[Consumer, ...] = ("messaging", "sequencing", "campaign")
@@ -244,15 +245,6 @@ def _entries(value: Any) -> list[Mapping[str, Any]]:
     return []
 
 
-def _get(patterns: Mapping[str, Any], *path: str) -> Any:
-    node: Any = patterns
-    for key in path:
-        if not isinstance(node, Mapping):
-            return None
-        node = node.get(key)
-    return node
-
-
 def _named(entries: Iterable[Mapping[str, Any]], unit: str, name: Callable[[Mapping[str, Any]], str] | None = None,
            keys: tuple[str, ...] | None = None) -> list[tuple[Any, str, str, tuple[str, ...] | None]]:
     name = name or (lambda e: str(e.get("category")))
@@ -263,18 +255,18 @@ def _named(entries: Iterable[Mapping[str, Any]], unit: str, name: Callable[[Mapp
 
 def what_sections(p: Mapping[str, Any]) -> list[Section]:
     rules = Rules.of(p)
-    subjects = [*_named(_entries(_get(p, "subject_patterns", "winning")), "touches"),
-                *_named(_entries(_get(p, "subject_patterns", "losing")), "touches"),
-                *_named(_entries(_get(p, "subject_patterns", "length_tags")), "touches",
+    subjects = [*_named(_entries(pattern_value(p, "subject_patterns", "winning")), "touches"),
+                *_named(_entries(pattern_value(p, "subject_patterns", "losing")), "touches"),
+                *_named(_entries(pattern_value(p, "subject_patterns", "length_tags")), "touches",
                         lambda e: f"{e.get('category')} subject")]
     lengths = []
     for channel in LENGTH_CHANNELS:
-        optimal = _get(p, "optimal_length", channel)
-        unit = _get(optimal, "unit") or ""
-        lengths += _named(_entries(_get(optimal, "bins")), "touches",
+        optimal = pattern_value(p, "optimal_length", channel)
+        unit = pattern_value(optimal, "unit") or ""
+        lengths += _named(_entries(pattern_value(optimal, "bins")), "touches",
                           lambda e, c=channel, u=unit: f"{c} {e.get('category')} {u}".rstrip())
     personal = []
-    for flag, entry in sorted((_get(p, "personalization_lift") or {}).items()):
+    for flag, entry in sorted((pattern_value(p, "personalization_lift") or {}).items()):
         if isinstance(entry, Mapping) and isinstance(entry.get("with"), Mapping):
             flat = {**entry["with"], "lift": entry.get("lift"), "lift_ci_low": entry.get("ci_low"),
                     "lift_ci_high": entry.get("ci_high"), "q_value": entry.get("q_value"), "label": entry.get("label")}
@@ -282,13 +274,13 @@ def what_sections(p: Mapping[str, Any]) -> list[Section]:
     return [
         section("subject_templates", "Subject lines", "what", subjects, rules, "subject"),
         section("pain_points", "Pain points", "what",
-                _named([*_entries(_get(p, "pain_points", "effective")), *_entries(_get(p, "pain_points", "ineffective"))],
+                _named([*_entries(pattern_value(p, "pain_points", "effective")), *_entries(pattern_value(p, "pain_points", "ineffective"))],
                        "touches"), rules, "pain point"),
         section("ctas", "CTAs (first in the text)", "what",
-                _named([*_entries(_get(p, "ctas", "effective")), *_entries(_get(p, "ctas", "ineffective"))], "touches",
+                _named([*_entries(pattern_value(p, "ctas", "effective")), *_entries(pattern_value(p, "ctas", "ineffective"))], "touches",
                        lambda e: f'"{e.get("category")}"'), rules, "CTA"),
         section("angles", "Angles", "what",
-                _named([*_entries(_get(p, "angles", "effective")), *_entries(_get(p, "angles", "ineffective"))],
+                _named([*_entries(pattern_value(p, "angles", "effective")), *_entries(pattern_value(p, "angles", "ineffective"))],
                        "touches"), rules, "angle"),
         section("lengths", "Length", "what", lengths, rules, "length"),
         section("personalization", "Personalisation", "what", personal, rules, "personalisation"),
@@ -302,13 +294,13 @@ def _channel_count(bucket: str) -> str:
 
 def how_sections(p: Mapping[str, Any]) -> list[Section]:
     rules = Rules.of(p)
-    first = _get(p, "first_touch_effectiveness")
+    first = pattern_value(p, "first_touch_effectiveness")
     first_entries = [first[k] for k in sorted(first)] if isinstance(first, Mapping) else []
-    counts = _get(p, "multi_channel_lift")
+    counts = pattern_value(p, "multi_channel_lift")
     count_entries = [(counts[k], _channel_count(k), "touches", None) for k in sorted(counts)
                      if isinstance(counts[k], Mapping)] if isinstance(counts, Mapping) else []
     sequences = [(e, " > ".join(str(c) for c in e.get("sequence") or []), "leads", _SEQUENCE)
-                 for e in _entries(_get(p, "winning_sequences"))]
+                 for e in _entries(pattern_value(p, "winning_sequences"))]
     return [
         section("first_channel", "First channel", "how",
                 _named(first_entries, "leads", lambda e: f"{e.get('channel')} first"), rules),
@@ -326,8 +318,8 @@ def when_sections(p: Mapping[str, Any]) -> list[Section]:
     hours = _named(_entries(p.get("best_hours")), "touches",
                    lambda e: f"{hour:02d}:00" if (hour := _count(e.get("hour"))) is not None and hour < 24
                    else str(e.get("category")))
-    peak = _get(p, "peak_converting_touch")
-    peak_number = _count(_get(peak, "touch_number"))
+    peak = pattern_value(p, "peak_converting_touch")
+    peak_number = _count(pattern_value(peak, "touch_number"))
     # The peak is the rank-1 touch; its test lives in touch_hazard (the peak's summary has no q-value).
     peak_entries = [e for e in _entries(p.get("touch_hazard")) if _count(e.get("touch_number")) == peak_number
                     and e.get("label") == "winning"]
@@ -343,18 +335,18 @@ def when_sections(p: Mapping[str, Any]) -> list[Section]:
 def gap_lines(p: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str]:
     """Measured gaps (module docstring, rule 3): structured and as one text line."""
     rules = Rules.of(p)
-    details = _get(p, "sequence_gap_details")
+    details = pattern_value(p, "sequence_gap_details")
     measured: list[dict[str, Any]] = []
     if isinstance(details, Mapping):
         for key in sorted(details, key=lambda k: (len(k), k)):
             entry = details[key]
-            sequences = _count(_get(entry, "sequences"))
-            days = _number(_get(entry, "days"))
-            if (_get(entry, "source") != "data" or sequences is None or sequences < rules.min_sample or days is None):
+            sequences = _count(pattern_value(entry, "sequences"))
+            days = _number(pattern_value(entry, "days"))
+            if (pattern_value(entry, "source") != "data" or sequences is None or sequences < rules.min_sample or days is None):
                 continue
             parts = key.removeprefix("touch_").split("_to_")
             measured.append({"gap": key, "days": days, "sequences": sequences,
-                             "p25_days": _number(_get(entry, "p25_days")), "p75_days": _number(_get(entry, "p75_days")),
+                             "p25_days": _number(pattern_value(entry, "p25_days")), "p75_days": _number(pattern_value(entry, "p75_days")),
                              "label": f"{parts[0]}->{parts[-1]}"})
     if not measured:
         return [], "Gaps: too few converted sequences to measure; use your defaults."
@@ -366,17 +358,17 @@ def gap_lines(p: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str]:
 def who_sections(p: Mapping[str, Any]) -> list[Section]:
     rules = Rules.of(p)
     signals = []
-    for key, entry in sorted((_get(p, "timing_signals") or {}).items()):
+    for key, entry in sorted((pattern_value(p, "timing_signals") or {}).items()):
         if isinstance(entry, Mapping) and isinstance(entry.get("with_signal"), Mapping):
             flat = {**entry["with_signal"], "lift": entry.get("lift"), "lift_ci_low": entry.get("ci_low"),
                     "lift_ci_high": entry.get("ci_high"), "q_value": entry.get("q_value"), "label": entry.get("label")}
             signals.append((flat, TIMING_SIGNAL_NAMES.get(key, key), "leads", _RANKED))
     return [
-        section("titles", "Titles", "who", _named(_entries(_get(p, "title_rankings", "by_title")), "leads"), rules),
-        section("seniority", "Seniority", "who", _named(_entries(_get(p, "title_rankings", "by_seniority")), "leads"), rules),
+        section("titles", "Titles", "who", _named(_entries(pattern_value(p, "title_rankings", "by_title")), "leads"), rules),
+        section("seniority", "Seniority", "who", _named(_entries(pattern_value(p, "title_rankings", "by_seniority")), "leads"), rules),
         section("industries", "Industries", "who", _named(_entries(p.get("industry_rankings")), "leads"), rules),
         section("company_size", "Company size (employees)", "who",
-                _named(_entries(_get(p, "size_analysis", "distribution")), "leads"), rules),
+                _named(_entries(pattern_value(p, "size_analysis", "distribution")), "leads"), rules),
         section("timing_signals", "Timing signals", "who", signals, rules),
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
@@ -43,3 +44,14 @@ def minimum_data_reason(*requirements: tuple[int, int, str]) -> str | None:
     """
     missing = [f"{have} {what} (needs {need})" for have, need, what in requirements if have < need]
     return "not enough data: " + " and ".join(missing) if missing else None
+
+
+def pattern_value(patterns: Any, *keys: str) -> Any:
+    """The value at ``keys`` inside a stored pattern's JSON, or None where a key is missing or a level
+    is not an object (patterns stored by older versions lack newer keys; consumers must not crash)."""
+    node: Any = patterns
+    for key in keys:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(key)
+    return node

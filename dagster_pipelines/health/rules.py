@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
-from detectors.result import PATTERN_TYPES, PatternType
+from detectors.result import PATTERN_TYPES, PatternType, pattern_value
 from detectors.als import COMPONENTS as WHO_WEIGHT_COMPONENTS
 
 Severity = Literal["high", "medium", "low"]
@@ -273,18 +273,9 @@ def top_entry(entries: Sequence[Any]) -> Any:
     return entries[0]
 
 
-def _path(patterns: Mapping[str, Any], *keys: str) -> Any:
-    value: Any = patterns
-    for key in keys:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
-
-
 def _top_items(**paths: tuple[str, ...]) -> Callable[[Mapping[str, Any]], dict[str, str | None]]:
     def extract(patterns: Mapping[str, Any]) -> dict[str, str | None]:
-        return {item: item_label(_path(patterns, *path)) for item, path in paths.items()}
+        return {item: item_label(pattern_value(patterns, *path)) for item, path in paths.items()}
     return extract
 
 
