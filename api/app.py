@@ -22,6 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api import engines, runs, scopes
 from api.cache import CachedPatterns, PatternCache, etag_of, if_none_match
 from api.db import ConnectionPool, scope_to
+from api.fast_path import PatternFastPath
 from api.keys import ApiKey, KeyCache
 from api.kpi_models import ClientKpis
 from api.models import (
@@ -29,6 +30,7 @@ from api.models import (
     PatternContext, PatternTypeName, RunAccepted, RunStatus, ScoreRequest, ScoreResponse, SnapshotRequest,
     SnapshotResponse,
 )
+from api.notifications import ChangeListener
 from api.settings import ApiSettings
 
 PATTERN_ORDER = ("who", "what", "when", "how")
@@ -86,12 +88,16 @@ def _not_found(what: str = "client not found") -> HTTPException:
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings()
     pool = ConnectionPool(settings.database_url, settings.pool_size)
-    cache = PatternCache(settings.cache_entries)
+    cache = PatternCache(settings.cache_entries, max_age=settings.cache_max_age_seconds)
     keys_seen = KeyCache(settings.key_ttl_seconds)
+    listener = ChangeListener(settings.database_url, cache, keys_seen.clear)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        if settings.cache_max_age_seconds > 0:
+            listener.start()
         yield
+        listener.stop()
         pool.close()
 
     app = FastAPI(
@@ -104,7 +110,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.pool, app.state.cache, app.state.settings = pool, cache, settings
+    app.state.listener = listener
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(PatternFastPath, cache=cache, keys=keys_seen)   # outermost: before any framework work
 
     # --- auth -------------------------------------------------------------------------------------
 
@@ -155,12 +163,16 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     def load_patterns(key: ApiKey, client_id: UUID) -> CachedPatterns:
         """Per type the pattern that serves the client — its own, else the agency-wide one — with its
-        scope (api/scopes.py); ``CachedPatterns.scopes`` and ``.entry(type)`` give them to callers."""
+        scope (api/scopes.py); ``CachedPatterns.scopes`` and ``.entry(type)`` give them to callers.
+        What is read here is confirmed current for the memory path (api/fast_path.py) if no change was
+        heard meanwhile."""
+        token = cache.read_token()
         with scoped(key, client_id) as conn:
             version = tuple(sorted(
                 version_row(row) for row in conn.execute(scopes.VERSION_SQL, {"client_id": client_id})))
             cached = cache.get(client_id, version)
             if cached is not None:
+                cache.confirm(client_id, cached, token)
                 return cached
             rows = conn.execute(scopes.ROWS_SQL, {"client_id": client_id}).fetchall()
         # The version of what was actually read (a store may have committed between the two queries).
@@ -182,8 +194,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             by_type[pattern_type] = (etag_of((client_id, version_row(row))), one.encode())
             served_scopes[pattern_type] = scope
         body = f'{{"client_id":"{client_id}","patterns":{{{",".join(parts)}}}}}'.encode()
-        cached = CachedPatterns(version, etag_of((client_id, version)), body, by_type, served_scopes)
+        # The memory path stops serving this document when the first served valid row expires.
+        expires_at = min((row[9].timestamp() for row in rows if row[5]), default=float("inf"))
+        cached = CachedPatterns(version, etag_of((client_id, version)), body, by_type, served_scopes, expires_at)
         cache.put(client_id, cached)
+        cache.confirm(client_id, cached, token)
         return cached
 
     def version_row(row: tuple) -> tuple:

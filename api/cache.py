@@ -1,15 +1,26 @@
-"""The in-process pattern cache (serving speed, issue 8).
+"""The in-process pattern cache (serving speed, issues 8 and 11).
 
 Patterns change when a learning run stores them (weekly), yet every request must see the current
-rows. So each request asks the database one cheap question, inside its client-scoped transaction:
-the *version* of the client's stored patterns — per row its id, its ``xmin`` (the transaction that
-last wrote it: any upsert, update or manual edit changes it), ``computed_at`` and whether it is still
-valid (``valid_until > now()``, which flips with time alone) — and its scope: a type the client has no
-own pattern of is served by the agency-wide pattern (api/scopes.py), whose row versions enter the same
-tuple. The version reads only small columns of at most four index-found rows per scope; the JSON itself is read, spliced into a response and hashed into an
-ETag only when the version differs from the cached one. Staleness bound: none — a committed store is
-seen by the next request; the cost of that guarantee is one small query per request. A matching
-``If-None-Match`` is answered 304 without reading or sending the patterns at all.
+rows. Two ways to know that a cached document is still current:
+
+* **Asked** (the checked path): inside the request's client-scoped transaction, one cheap question —
+  the *version* of the client's stored patterns: per row its id, its ``xmin`` (the transaction that
+  last wrote it: any upsert, update or manual edit changes it), ``computed_at`` and whether it is still
+  valid (``valid_until > now()``, which flips with time alone) — and its scope: a type the client has
+  no own pattern of is served by the agency-wide pattern (api/scopes.py), whose row versions enter the
+  same tuple. The JSON itself is read, spliced into a response and hashed into an ETag only when the
+  version differs from the cached one.
+* **Told** (the memory path, api/fast_path.py): while this process LISTENs on ``convintel_served``
+  (api/notifications.py; migration 008's triggers notify every committed change of a client's
+  patterns, of the agency's, of the keys), a document confirmed by the checked path is *current* until a
+  notification names its client — so it is served without a database round trip. Confirmation is
+  refused when any notification arrived (or listening started or stopped) since the confirming read
+  began (``read_token``), so a read that raced a store never becomes current; losing the listening
+  connection forgets every confirmation. A confirmation also lapses after ``max_age`` seconds (a bound
+  on staleness whatever happens to the notifications) and when a served row's ``valid_until`` passes.
+  Staleness bound while listening: the delivery of one notification after commit (milliseconds).
+
+A matching ``If-None-Match`` is answered 304 without reading or sending the patterns at all.
 """
 
 from __future__ import annotations
@@ -17,7 +28,9 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -38,6 +51,7 @@ class CachedPatterns:
     body: bytes                                   # GET /patterns/{client_id}
     by_type: dict[str, tuple[str, bytes]]         # type → (etag, body) for GET /patterns/{client_id}/{type}
     scopes: dict[str, str] = field(default_factory=dict)  # type → 'client' | 'agency' (api/scopes.py)
+    expires_at: float = float("inf")              # epoch seconds: the first served valid row's valid_until
 
     def entry(self, pattern_type: str) -> dict[str, Any] | None:
         """One served type as parsed JSON (``patterns``, ``sample_size``, ``confidence``, ``computed_at``,
@@ -47,14 +61,22 @@ class CachedPatterns:
 
 
 class PatternCache:
-    """Least-recently-used map client → CachedPatterns, safe across the server's worker threads."""
+    """Least-recently-used map client → CachedPatterns, safe across the server's worker threads, with
+    the confirmations of the memory path (see the module docstring)."""
 
-    def __init__(self, entries: int = 1024) -> None:
+    def __init__(self, entries: int = 1024, max_age: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time) -> None:
         self._entries = max(1, entries)
+        self._max_age = max_age
+        self._clock, self._wall_clock = clock, wall_clock
         self._items: OrderedDict[UUID, CachedPatterns] = OrderedDict()
+        self._confirmed: dict[UUID, float] = {}   # client → when its entry was last confirmed current
+        self._generation = 0                      # +1 on every notification and listening change
+        self._listening = False
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.memory_hits = 0
 
     def get(self, client_id: UUID, version: Version) -> CachedPatterns | None:
         with self._lock:
@@ -68,10 +90,61 @@ class PatternCache:
 
     def put(self, client_id: UUID, cached: CachedPatterns) -> None:
         with self._lock:
+            if self._items.get(client_id, cached) is not cached:
+                self._confirmed.pop(client_id, None)
             self._items[client_id] = cached
             self._items.move_to_end(client_id)
             while len(self._items) > self._entries:
-                self._items.popitem(last=False)
+                evicted, _ = self._items.popitem(last=False)
+                self._confirmed.pop(evicted, None)
+
+    # --- the memory path ----------------------------------------------------------------------------
+
+    def read_token(self) -> int:
+        """Taken before a checked read; ``confirm`` accepts the read only if nothing changed since."""
+        with self._lock:
+            return self._generation
+
+    def confirm(self, client_id: UUID, cached: CachedPatterns, token: int) -> bool:
+        """Mark ``cached`` (just read or just checked in the database) as current for the memory path —
+        only while listening, and only if no notification arrived since ``token`` was taken."""
+        with self._lock:
+            if not self._listening or token != self._generation or self._items.get(client_id) is not cached:
+                return False
+            self._confirmed[client_id] = self._clock()
+            return True
+
+    def current(self, client_id: UUID) -> CachedPatterns | None:
+        """The client's document if it is known current without asking the database, else None."""
+        with self._lock:
+            confirmed_at = self._confirmed.get(client_id)
+            if not self._listening or confirmed_at is None or self._clock() - confirmed_at >= self._max_age:
+                return None
+            cached = self._items[client_id]
+            if self._wall_clock() >= cached.expires_at:
+                return None
+            self.memory_hits += 1
+            return cached
+
+    def changed(self, client_id: UUID | None) -> None:
+        """A notification: this client's served patterns changed (None: possibly every client's)."""
+        with self._lock:
+            self._generation += 1
+            if client_id is None:
+                self._confirmed.clear()
+            else:
+                self._confirmed.pop(client_id, None)
+
+    def set_listening(self, listening: bool) -> None:
+        """Listening started (nothing heard before counts) or stopped (nothing can be trusted now)."""
+        with self._lock:
+            self._generation += 1
+            self._listening = listening
+            self._confirmed.clear()
+
+    @property
+    def listening(self) -> bool:
+        return self._listening
 
 
 def if_none_match(header: str | None, etag: str) -> bool:

@@ -86,30 +86,51 @@ def authenticate(conn: psycopg.Connection, token: str) -> ApiKey | None:
 class KeyCache:
     """Keys this process authenticated in the last ``ttl`` seconds, by token digest (never the token).
 
-    Only successful look-ups are kept (a key created a moment ago is never refused from the cache); a
-    revoked key keeps working in a process for at most ``ttl`` seconds. ``ttl <= 0`` disables it."""
+    Only successful look-ups are kept (a key created a moment ago is never refused from the cache). A
+    revoked key stops working at once in a process that hears the change (api/notifications.py clears
+    the cache), and within ``ttl`` seconds in any case. ``ttl <= 0`` disables it."""
 
     def __init__(self, ttl: float, entries: int = 4096, clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl, self._entries, self._clock = ttl, max(1, entries), clock
         self._items: OrderedDict[str, tuple[float, ApiKey]] = OrderedDict()
         self._lock = threading.Lock()
+        self._generation = 0   # +1 on clear(): a look-up that raced a revocation is not kept
+
+    def cached(self, token: str) -> ApiKey | None:
+        """The key for ``token`` if this process authenticated it within the TTL; never asks the database."""
+        if self._ttl <= 0:
+            return None
+        digest = token_digest(token)
+        with self._lock:
+            hit = self._items.get(digest)
+            if hit is not None and self._clock() - hit[0] < self._ttl:
+                return hit[1]
+        return None
+
+    def clear(self) -> None:
+        """Forget every key (a key changed in the database: api/notifications.py)."""
+        with self._lock:
+            self._items.clear()
+            self._generation += 1
 
     def authenticate(self, conn_factory: Callable[[], object], token: str) -> ApiKey | None:
         """The key for ``token``: from the cache while fresh, else ``authenticate`` on a connection."""
         if self._ttl <= 0:
             with conn_factory() as conn:
                 return authenticate(conn, token)
-        digest = token_digest(token)
-        now = self._clock()
+        hit = self.cached(token)
+        if hit is not None:
+            return hit
+        digest, now = token_digest(token), self._clock()
         with self._lock:
-            hit = self._items.get(digest)
-            if hit is not None and now - hit[0] < self._ttl:
-                return hit[1]
+            generation = self._generation
         with conn_factory() as conn:
             key = authenticate(conn, token)
         with self._lock:
             if key is None:
                 self._items.pop(digest, None)
+            elif generation != self._generation:
+                pass   # keys changed while we looked: answer this request, remember nothing
             else:
                 self._items[digest] = (now, key)
                 self._items.move_to_end(digest)

@@ -23,10 +23,16 @@ class ApiSettings:
     are kept in memory per process (least recently used evicted).
     ``key_ttl_seconds`` (CONVINTEL_API_KEY_TTL_SECONDS, default 5): how long a process may reuse an API
     key it authenticated, so a hot path does not look the key up on every request; a revoked key stops
-    working within this time. 0 looks the key up on every request."""
+    working within this time (at once while the process listens for changes). 0 looks the key up on
+    every request.
+    ``cache_max_age_seconds`` (CONVINTEL_API_CACHE_MAX_AGE_SECONDS, default 60): how long a document
+    confirmed current may be served from memory without asking the database, while the process hears
+    every change (api/cache.py); the bound on staleness should notifications ever fail unnoticed.
+    0 turns the memory path off (every request asks the database)."""
 
     database_url: str = field(default_factory=project_settings.database_url)
     max_body_bytes: int = field(default_factory=lambda: _int_env("CONVINTEL_API_MAX_BODY_BYTES", 64 * 1024))
     pool_size: int = field(default_factory=lambda: _int_env("CONVINTEL_API_POOL_SIZE", 8))
     cache_entries: int = field(default_factory=lambda: _int_env("CONVINTEL_API_CACHE_ENTRIES", 1024))
     key_ttl_seconds: int = field(default_factory=lambda: _int_env("CONVINTEL_API_KEY_TTL_SECONDS", 5))
+    cache_max_age_seconds: int = field(default_factory=lambda: _int_env("CONVINTEL_API_CACHE_MAX_AGE_SECONDS", 60))

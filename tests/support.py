@@ -105,3 +105,14 @@ def serve_api(env: Mapping[str, str], state: Path) -> Iterator[str]:
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+
+def eventually(check, seconds: float = 5.0) -> float:
+    """Seconds until ``check()`` held, polled every 10 ms; fails the test after ``seconds``. For what
+    another process hears asynchronously, e.g. the API's change notifications (api/notifications.py)."""
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > seconds:
+            pytest.fail(f"not within {seconds} s")
+        time.sleep(0.01)
+    return time.monotonic() - start

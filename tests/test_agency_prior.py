@@ -19,6 +19,7 @@ from detectors.how import HowInputs
 from detectors.stats import AgencyPrior, agency_prior_means, rank_categories, standardised_rate
 from detectors.when import WhenInputs
 from detectors.who import WhoInputs, detect_who
+from support import eventually
 
 COMPUTED_AT = datetime(2026, 6, 1, tzinfo=timezone.utc)
 A, B = uuid.UUID(int=1), uuid.UUID(int=2)
@@ -292,6 +293,8 @@ def test_an_agency_pattern_change_changes_the_etag_of_the_clients_it_serves_only
                 **{"If-None-Match": small_before.headers["etag"]}).status_code == 304
     with psycopg.connect(world.url, autocommit=True) as conn:
         conn.execute("update agency_patterns set patterns = patterns || '{\"edited\": true}' where pattern_type = 'who'")
+    eventually(lambda: _get(world, f"/patterns/{world.small}", world.key_small,
+                            **{"If-None-Match": small_before.headers["etag"]}).status_code == 200)
     small_after = _get(world, f"/patterns/{world.small}", world.key_small, **{"If-None-Match": small_before.headers["etag"]})
     assert small_after.status_code == 200 and small_after.json()["patterns"]["who"]["patterns"]["edited"] is True
     big_after = _get(world, f"/patterns/{world.big[0]}", world.key_big)

@@ -19,7 +19,7 @@ import pytest
 from api.keys import create_key, revoke_key
 from dagster_pipelines.pattern_store import store_client_results
 from detectors.result import DetectorResult
-from support import serve_api
+from support import eventually, serve_api
 
 pytestmark = pytest.mark.slow
 
@@ -268,10 +268,12 @@ def test_etag_gives_304_until_the_store_changes(world: World) -> None:
     assert world.get(f"/patterns/{client}/who", world.key_a,
                      headers={"If-None-Match": one.headers["etag"]}).status_code == 304
 
-    # A manual edit (no new computed_at) is seen at once: the row's xmin is part of the version.
+    # A manual edit (no new computed_at) is seen as soon as its notification is heard (milliseconds;
+    # test_api_memory_path.py): the row's xmin is part of the version.
     with psycopg.connect(world.url, autocommit=True) as conn:
         conn.execute("select set_config('app.client_ids', %s, false)", (str(client),))
         conn.execute("update conversion_patterns set sample_size = 301 where client_id = %s and pattern_type = 'when'", (client,))
+    eventually(lambda: world.get(f"/patterns/{client}", world.key_a, headers={"If-None-Match": etag}).status_code == 200)
     edited = world.get(f"/patterns/{client}", world.key_a, headers={"If-None-Match": etag})
     assert edited.status_code == 200 and edited.headers["etag"] != etag
     assert edited.json()["patterns"]["when"]["sample_size"] == 301
@@ -279,9 +281,11 @@ def test_etag_gives_304_until_the_store_changes(world: World) -> None:
     assert world.get(f"/patterns/{client}/who", world.key_a,
                      headers={"If-None-Match": one.headers["etag"]}).status_code == 304
 
-    # A new learning run's store is seen by the next request.
+    # A new learning run's store is seen once heard.
     with psycopg.connect(world.url, autocommit=True) as conn:
         _store(conn, client, 0.6, computed_at=datetime(2026, 6, 8, tzinfo=timezone.utc))
+    eventually(lambda: world.get(f"/patterns/{client}/who", world.key_a,
+                                 headers={"If-None-Match": one.headers["etag"]}).status_code == 200)
     stored = world.get(f"/patterns/{client}/who", world.key_a, headers={"If-None-Match": one.headers["etag"]})
     assert stored.status_code == 200 and datetime.fromisoformat(stored.json()["computed_at"]) == datetime(2026, 6, 8, tzinfo=timezone.utc)
 
