@@ -164,37 +164,66 @@ def profile(pid: int, url: str, headers: dict[str, str], seconds: int, connectio
     return summarise_profile(out.read_text())
 
 
-# Where a request's time goes, by the frames on the stack (the first bucket, in this order, with a frame on
-# the sample's stack wins): the API's steps, then the server's own work.
+# Where a request's time goes: a sample belongs to the step of the deepest frame on its stack that names
+# one (so a socket write inside the memory path counts as the write, a query inside the client scope as the
+# scope). Keys are substrings of py-spy's frame names "function (file)".
 PROFILE_BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("authentication: API-key lookup (own pool checkout + query)", ("current_key", "authenticate")),
-    ("client scope: role, app.client_ids, client check (transaction)", ("scoped",)),
+    ("access log: uvicorn's line per request", ("logging/", "uvicorn/logging.py", "copy (copy.py)")),
+    ("response write: headers + body to the socket (uvicorn send)", ("RequestResponseCycle.send",)),
+    ("authentication: API-key lookup (own pool checkout + query)", ("current_key", "authenticate (api/keys.py)")),
+    ("client scope: role, app.client_ids, client check (transaction)", ("scoped (api/app.py)",)),
     ("pattern version query + cached body", ("load_patterns",)),
     ("response (ETag check, Response object)", ("conditional",)),
+    ("memory path: key and document from memory (api/fast_path.py)", ("api/fast_path.py",)),
+    ("change listener: waiting for notifications (api/notifications.py)", ("api/notifications.py",)),
     ("FastAPI/Starlette routing, dependencies, validation", ("fastapi/", "starlette/")),
     ("threadpool hand-off (anyio worker threads)", ("anyio/",)),
     ("uvicorn HTTP + event loop", ("uvicorn/", "asyncio/", "httptools", "h11")),
 )
-# What would close the gap, step by step (suggestions for api/*, which the benchmark does not change): read
-# beside the profile's buckets above and the minimal apps' rows (the ceiling of this server on this machine).
-GAP_CLOSERS: tuple[str, ...] = (
-    "client scope + version: one round trip instead of six (BEGIN, set local role, set_config, client check, "
-    "version query, COMMIT) — psycopg pipeline mode, or one SQL function returning the version for a scoped client",
-    "authentication: cache token digest → key in process for a few seconds (revocation then takes effect after "
-    "the TTL, or check a keys-version counter in the same round trip as the scope): saves a pool checkout and a query",
-    "threadpool hand-off: an async endpoint on psycopg's AsyncConnectionPool removes the worker-thread hop per request "
-    "(the minimal FastAPI app's sync route vs the bare ASGI app shows what the framework and the hop cost here)",
-    "server: `convintel serve` logs every request (uvicorn's access log, on by default); access_log=False "
-    "trims the event loop's share (uvloop and httptools are already picked by uvicorn's auto settings)",
-    "body: the full patterns document is ~100 KB per client; clients that poll should send If-None-Match (304 "
-    "skips the body) — which only pays once the per-request database work above is gone",
-)
+# What would close the gap, per step of the profile (suggestions, which the benchmark does not make): the
+# results list the notes of the steps that take a noticeable share of the worker's samples, largest first.
+GAP_NOTES: dict[str, str] = {
+    "access log: uvicorn's line per request":
+        "uvicorn formats and writes one access-log line per request; `convintel serve --no-access-log` drops it "
+        "where a proxy in front already logs requests",
+    "response write: headers + body to the socket (uvicorn send)":
+        "the body itself (~70–110 KB per client): polling engines should send If-None-Match (304, no body); a "
+        "pre-compressed copy per cached document for clients sending Accept-Encoding: gzip would cut the bytes ~5×",
+    "authentication: API-key lookup (own pool checkout + query)":
+        "keys are looked up in the database: CONVINTEL_API_KEY_TTL_SECONDS > 0 keeps them in the process",
+    "client scope: role, app.client_ids, client check (transaction)":
+        "requests take the checked path: is the process listening (migration 008 applied, "
+        "CONVINTEL_API_CACHE_MAX_AGE_SECONDS > 0)? otherwise one round trip per request is the floor",
+    "pattern version query + cached body":
+        "requests take the checked path (see the client scope note)",
+    "response (ETag check, Response object)":
+        "the checked path builds a Response per request; the memory path sends the cached bytes",
+    "memory path: key and document from memory (api/fast_path.py)":
+        "the memory path itself: header parsing and two dictionary look-ups per request",
+    "change listener: waiting for notifications (api/notifications.py)":
+        "the listening thread wakes every 0.5 s to look at its stop flag; negligible unless notifications flood",
+    "FastAPI/Starlette routing, dependencies, validation":
+        "the framework: requests the memory path cannot answer (unknown keys, cold documents) go through FastAPI",
+    "threadpool hand-off (anyio worker threads)":
+        "sync endpoints run on worker threads: only the checked path uses them",
+    "uvicorn HTTP + event loop":
+        "the server's own HTTP parsing and event loop: the ceiling of one worker (compare the bare ASGI app); "
+        "more throughput needs `convintel serve --workers N`",
+}
+
+
+def gap_notes(buckets: dict[str, float], minimum_share: float = 0.05) -> list[str]:
+    """The notes of the profile's steps with at least ``minimum_share`` of the samples, largest first."""
+    return [f"{label} ({share:.0%}): {GAP_NOTES[label]}" for label, share in
+            sorted(buckets.items(), key=lambda item: -item[1]) if share >= minimum_share and label in GAP_NOTES]
+
+
 _NOISE = ("threading.py", "runpy", "typer/", "click/", "<module>", "cli.py", "process ")
 
 
 def summarise_profile(collapsed: str, limit: int = 12) -> dict:
     """From py-spy's collapsed stacks ("f1;f2;f3 count"): the share of samples per bucket of
-    ``PROFILE_BUCKETS`` (the first bucket with a frame on the stack), the share spent waiting on PostgreSQL
+    ``PROFILE_BUCKETS`` (the step of the deepest frame that names one), the share spent waiting on PostgreSQL
     (``psycopg ... wait``), and the project/library functions with the largest inclusive share."""
     inclusive: Counter = Counter()
     buckets: Counter = Counter()
@@ -209,7 +238,7 @@ def summarise_profile(collapsed: str, limit: int = 12) -> dict:
             waiting += n
         for frame in set(frames):
             inclusive[frame] += n
-        label = next((label for label, keys in PROFILE_BUCKETS for frame in reversed(frames)
+        label = next((label for frame in reversed(frames) for label, keys in PROFILE_BUCKETS
                       if any(k in frame for k in keys)), "other")
         buckets[label] += n
     top = [{"function": f, "share": round(k / total, 3)} for f, k in sorted(inclusive.items(), key=lambda fk: (-fk[1], fk[0]))

@@ -204,10 +204,11 @@ def markdown(results: dict) -> str:
                 lines += ["", f"Waiting on PostgreSQL (psycopg wait, any step): {profile['waiting_on_postgres']:.0%} of "
                           f"{profile['samples']:,} samples. Heaviest functions (inclusive): "
                           + ", ".join(f"`{p['function']}` {p['share']:.0%}" for p in profile["top"])]
-            from bench.load import GAP_CLOSERS
+                from bench.load import gap_notes
 
-            lines += ["", "What would close the gap (suggested changes to `api/*`, not made by the benchmark):", ""]
-            lines += [f"- {note}" for note in GAP_CLOSERS]
+                lines += ["", "What would close the gap, by step of the profile above (suggestions; the benchmark "
+                          "changes nothing):", ""]
+                lines += [f"- {note}" for note in gap_notes(profile["buckets"])]
     markov = results.get("markov")
     if markov:
         lines += ["", f"Markov attribution over {markov['journeys']:,} journeys ({markov['distinct_paths']:,} distinct paths): "

@@ -319,6 +319,8 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 1,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log",
+                                             help="one log line per request (off where a proxy in front logs them)")] = True,
 ) -> None:
     """Serve the Pattern API (FastAPI under uvicorn); OpenAPI docs at /docs."""
     import os
@@ -327,7 +329,7 @@ def serve(
 
     os.environ.setdefault("DATABASE_URL", _url())  # the worker processes resolve the same database
     settings.ensure_dagster_home()                 # runs started through the API land on this instance
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, access_log=access_log)
 
 
 @keys_app.command("create")

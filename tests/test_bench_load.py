@@ -9,7 +9,7 @@ from pathlib import Path
 # bench/ is not an installed package (it runs from the project folder, like `make bench` does).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.load import meets, parse_wrk, summarise_profile  # noqa: E402
+from bench.load import gap_notes, meets, parse_wrk, summarise_profile  # noqa: E402
 from bench.run import targets  # noqa: E402
 
 # A real wrk 4.1 report (minimal app, 1 s), with the two error lines wrk adds when there are errors.
@@ -46,7 +46,7 @@ def test_meets_needs_rate_p99_and_no_errors() -> None:
     assert not meets({**ok, "errors": 1})
 
 
-def test_profile_buckets_by_first_matching_step() -> None:
+def test_profile_buckets_by_the_deepest_frame_that_names_a_step() -> None:
     collapsed = "\n".join([
         # 6 samples waiting on PostgreSQL inside the client scope
         "run (threading.py:1);get_patterns (api/app.py:204);load_patterns (api/app.py:155);scoped (api/app.py:120);"
@@ -68,6 +68,27 @@ def test_profile_buckets_by_first_matching_step() -> None:
                               {"function": "load_patterns (api/app.py)", "share": 0.6},
                               {"function": "scoped (api/app.py)", "share": 0.6},
                               {"function": "Runner.run (asyncio/runners.py)", "share": 0.2}]
+
+
+def test_a_write_or_log_line_inside_the_memory_path_counts_as_the_write_or_the_log() -> None:
+    root = "Server.run (uvicorn/server.py:5);FastAPI.__call__ (fastapi/applications.py:1);PatternFastPath.__call__ (api/fast_path.py:30)"
+    collapsed = "\n".join([
+        f"{root};RequestResponseCycle.send (uvicorn/protocols/http/httptools_impl.py:500) 5",
+        f"{root};RequestResponseCycle.send (uvicorn/protocols/http/httptools_impl.py:500);Logger.info (logging/__init__.py:1);"
+        "copy (copy.py:3) 2",
+        f"{root};PatternFastPath._answer (api/fast_path.py:44);UUID.__init__ (uuid.py:1) 2",
+        "Server.run (uvicorn/server.py:5);FastAPI.__call__ (fastapi/applications.py:1) 1",
+    ])
+    buckets = summarise_profile(collapsed)["buckets"]
+    assert buckets == {"response write: headers + body to the socket (uvicorn send)": 0.5,
+                       "access log: uvicorn's line per request": 0.2,
+                       "memory path: key and document from memory (api/fast_path.py)": 0.2,
+                       "FastAPI/Starlette routing, dependencies, validation": 0.1}
+    notes = gap_notes(buckets, minimum_share=0.15)
+    assert [note.split(" (")[0] for note in notes] == ["response write: headers + body to the socket",
+                                                       "access log: uvicorn's line per request",
+                                                       "memory path: key and document from memory"]
+    assert notes[1].startswith("access log: uvicorn's line per request (20%): ") and "--no-access-log" in notes[1]
 
 
 def _size(leads: int, activities: int, largest: int, data_mib: int, learning: float, floor: float,
