@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
 import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from detectors.result import DetectorResult, PatternType
@@ -77,39 +78,11 @@ def store_client_results(
 
 
 def _upsert(conn: psycopg.Connection, result: DetectorResult, run_id: UUID, computed_at: datetime) -> None:
-    params = {
-        "client_id": result.client_id,
-        "pattern_type": result.pattern_type,
-        "patterns": Jsonb(result.patterns),
-        "sample_size": result.sample_size,
-        "confidence": result.confidence,
-        "computed_at": computed_at,
-        "valid_until": computed_at + VALIDITY,
-        "run_id": run_id,
-    }
-    conn.execute(
-        """
-        insert into conversion_patterns
-            (client_id, pattern_type, patterns, sample_size, confidence, computed_at, valid_until)
-        values (%(client_id)s, %(pattern_type)s, %(patterns)s, %(sample_size)s, %(confidence)s,
-                %(computed_at)s, %(valid_until)s)
-        on conflict (client_id, pattern_type) do update set
-            patterns = excluded.patterns,
-            sample_size = excluded.sample_size,
-            confidence = excluded.confidence,
-            computed_at = excluded.computed_at,
-            valid_until = excluded.valid_until
-        """,
-        params,
-    )
-    conn.execute(
-        """
-        insert into conversion_pattern_history
-            (client_id, pattern_type, patterns, sample_size, confidence, computed_at, run_id)
-        values (%(client_id)s, %(pattern_type)s, %(patterns)s, %(sample_size)s, %(confidence)s,
-                %(computed_at)s, %(run_id)s)
-        """,
-        params,
+    _store_current_and_history(
+        conn, "conversion_patterns", "conversion_pattern_history", ("client_id", "pattern_type"),
+        {"client_id": result.client_id, "pattern_type": result.pattern_type, "patterns": Jsonb(result.patterns),
+         "sample_size": result.sample_size, "confidence": result.confidence, "computed_at": computed_at},
+        run_id=run_id,
     )
     if result.pattern_type == "who" and result.learned_weights is not None:
         conn.execute(
@@ -120,6 +93,31 @@ def _upsert(conn: psycopg.Connection, result: DetectorResult, run_id: UUID, comp
             """,
             (Jsonb(result.learned_weights), computed_at, result.conversions, result.client_id),
         )
+
+
+def _store_current_and_history(conn: psycopg.Connection, current: str, history: str, keys: tuple[str, ...],
+                               values: dict[str, Any], *, run_id: UUID) -> None:
+    """The one way a pattern is stored: upsert the current row of ``current`` (unique on ``keys``, valid
+    for ``VALIDITY`` from ``computed_at``) and append the same values, tagged with the run, to ``history``."""
+    current_values = {**values, "valid_until": values["computed_at"] + VALIDITY}
+    conn.execute(
+        sql.SQL("insert into {table} ({columns}) values ({values}) on conflict ({keys}) do update set {updates}").format(
+            table=sql.Identifier(current),
+            columns=sql.SQL(", ").join(map(sql.Identifier, current_values)),
+            values=sql.SQL(", ").join(map(sql.Placeholder, current_values)),
+            keys=sql.SQL(", ").join(map(sql.Identifier, keys)),
+            updates=sql.SQL(", ").join(sql.SQL("{0} = excluded.{0}").format(sql.Identifier(column))
+                                       for column in current_values if column not in keys)),
+        current_values,
+    )
+    history_values = {**values, "run_id": run_id}
+    conn.execute(
+        sql.SQL("insert into {table} ({columns}) values ({values})").format(
+            table=sql.Identifier(history),
+            columns=sql.SQL(", ").join(map(sql.Identifier, history_values)),
+            values=sql.SQL(", ").join(map(sql.Placeholder, history_values))),
+        history_values,
+    )
 
 
 # --- agency-wide patterns (migration 006) ---------------------------------------------------------
@@ -159,40 +157,12 @@ def store_agency_patterns(
                 action: StoreAction = "kept_previous" if has_previous else "nothing_stored"
                 outcomes.append(AgencyStoreOutcome(result.pattern_type, action, agency.clients_pooled, result.gate_reason))
                 continue
-            params = {
-                "pattern_type": result.pattern_type,
-                "patterns": Jsonb(result.patterns),
-                "sample_size": result.sample_size,
-                "confidence": result.confidence,
-                "clients_pooled": agency.clients_pooled,
-                "computed_at": computed_at,
-                "valid_until": computed_at + VALIDITY,
-                "run_id": run_id,
-            }
-            conn.execute(
-                """
-                insert into agency_patterns
-                    (pattern_type, patterns, sample_size, confidence, clients_pooled, computed_at, valid_until)
-                values (%(pattern_type)s, %(patterns)s, %(sample_size)s, %(confidence)s, %(clients_pooled)s,
-                        %(computed_at)s, %(valid_until)s)
-                on conflict (pattern_type) do update set
-                    patterns = excluded.patterns,
-                    sample_size = excluded.sample_size,
-                    confidence = excluded.confidence,
-                    clients_pooled = excluded.clients_pooled,
-                    computed_at = excluded.computed_at,
-                    valid_until = excluded.valid_until
-                """,
-                params,
-            )
-            conn.execute(
-                """
-                insert into agency_pattern_history
-                    (pattern_type, patterns, sample_size, confidence, clients_pooled, computed_at, run_id)
-                values (%(pattern_type)s, %(patterns)s, %(sample_size)s, %(confidence)s, %(clients_pooled)s,
-                        %(computed_at)s, %(run_id)s)
-                """,
-                params,
+            _store_current_and_history(
+                conn, "agency_patterns", "agency_pattern_history", ("pattern_type",),
+                {"pattern_type": result.pattern_type, "patterns": Jsonb(result.patterns),
+                 "sample_size": result.sample_size, "confidence": result.confidence,
+                 "clients_pooled": agency.clients_pooled, "computed_at": computed_at},
+                run_id=run_id,
             )
             outcomes.append(AgencyStoreOutcome(result.pattern_type, "stored", agency.clients_pooled))
     return outcomes
