@@ -20,7 +20,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api import engines, runs, scopes
-from api.cache import CachedPatterns, PatternCache, etag_of, if_none_match
+from api.cache import (GZIP_MIN_BYTES, CachedPatterns, PatternCache, accepts_gzip, etag_of, gzip_variant, if_none_match,
+                       representation_headers)
 from api.db import ConnectionPool, scope_to
 from api.fast_path import PatternFastPath
 from api.keys import ApiKey, KeyCache
@@ -206,18 +207,25 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         pattern replacing the agency's (or an agency pattern changing) changes the ETag."""
         return (row[1], row[0], row[2], row[3], row[4].isoformat(), row[5])
 
-    def conditional(request: Request, etag: str, body: bytes) -> Response:
-        headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
-        if if_none_match(request.headers.get("if-none-match"), etag):
+    def conditional(request: Request, etag: str, body: bytes, is_gzip: bool = False) -> Response:
+        """200 with the body, or 304 when If-None-Match names ``etag`` (of this representation)."""
+        not_modified = if_none_match(request.headers.get("if-none-match"), etag)
+        headers = dict(representation_headers(etag, is_gzip, not_modified))
+        if not_modified:
             return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
         return Response(body, media_type="application/json", headers=headers)
+
+    def served(request: Request, cached: CachedPatterns, pattern_type: str | None) -> Response:
+        chosen = cached.representation(pattern_type, accepts_gzip(request.headers.get("accept-encoding")))
+        if chosen is None:
+            raise _not_found(f"no {pattern_type} pattern stored for this client (not learned yet, or too little data)")
+        return conditional(request, *chosen)
 
     @app.get("/patterns/{client_id}", response_model=ClientPatterns, tags=["patterns"],
              responses={304: {"description": "not modified (If-None-Match)"}, 404: {"description": "unknown client"}})
     def get_patterns(client_id: UUID, request: Request, key: Annotated[ApiKey, Depends(current_key)]) -> Response:
         """Every stored pattern type of a client (types without a stored pattern are absent)."""
-        cached = load_patterns(key, client_id)
-        return conditional(request, cached.etag, cached.body)
+        return served(request, load_patterns(key, client_id), None)
 
     # --- agent context (api/context.py); registered before /patterns/{client_id}/{pattern_type} ---------
 
@@ -235,7 +243,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         blocks = build_context(json.loads(cached.body)["patterns"], consumers)
         body = json.dumps({"client_id": str(client_id), "consumers": {c: b.as_dict() for c, b in blocks.items()}},
                           separators=(",", ":"), ensure_ascii=False).encode()
-        return conditional(request, etag_of((cached.etag, "context", consumers)), body)
+        etag = etag_of((cached.etag, "context", consumers))
+        if accepts_gzip(request.headers.get("accept-encoding")) and len(body) >= GZIP_MIN_BYTES:
+            return conditional(request, *gzip_variant(etag, body), is_gzip=True)
+        return conditional(request, etag, body)
 
     @app.get("/patterns/{client_id}/{pattern_type}", response_model=OnePattern, tags=["patterns"],
              responses={304: {"description": "not modified (If-None-Match)"},
@@ -243,11 +254,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     def get_pattern(client_id: UUID, pattern_type: PatternTypeName, request: Request,
                     key: Annotated[ApiKey, Depends(current_key)]) -> Response:
         """One pattern type of a client: who, what, when or how."""
-        cached = load_patterns(key, client_id)
-        one = cached.by_type.get(pattern_type.value)
-        if one is None:
-            raise _not_found(f"no {pattern_type.value} pattern stored for this client (not learned yet, or too little data)")
-        return conditional(request, *one)
+        return served(request, load_patterns(key, client_id), pattern_type.value)
 
     # --- runs -------------------------------------------------------------------------------------
 

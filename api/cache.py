@@ -20,11 +20,14 @@ rows. Two ways to know that a cached document is still current:
   on staleness whatever happens to the notifications) and when a served row's ``valid_until`` passes.
   Staleness bound while listening: the delivery of one notification after commit (milliseconds).
 
-A matching ``If-None-Match`` is answered 304 without reading or sending the patterns at all.
+A matching ``If-None-Match`` is answered 304 without reading or sending the patterns at all. A client
+sending ``Accept-Encoding: gzip`` gets the document gzip-compressed — compressed once per document and
+process, not per request — under its own ETag (a strong validator differs per content coding).
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import threading
@@ -40,6 +43,9 @@ from uuid import UUID
 Version = tuple[tuple[str, str, str, str, str, bool], ...]
 
 
+GZIP_MIN_BYTES = 1024   # smaller bodies are sent as they are: compression would not pay for itself
+
+
 def etag_of(version: Version | tuple) -> str:
     return '"' + hashlib.sha256(repr(version).encode()).hexdigest()[:32] + '"'
 
@@ -52,6 +58,23 @@ class CachedPatterns:
     by_type: dict[str, tuple[str, bytes]]         # type → (etag, body) for GET /patterns/{client_id}/{type}
     scopes: dict[str, str] = field(default_factory=dict)  # type → 'client' | 'agency' (api/scopes.py)
     expires_at: float = float("inf")              # epoch seconds: the first served valid row's valid_until
+    _gzipped: dict[str | None, tuple[str, bytes]] = field(default_factory=dict, repr=False, compare=False)
+
+    def representation(self, pattern_type: str | None, use_gzip: bool) -> tuple[str, bytes, bool] | None:
+        """(ETag, body, is gzip) of the whole document (``pattern_type`` None) or of one type (None when
+        that type is not served); gzip only when asked for and the body is large enough."""
+        if pattern_type is None:
+            etag, body = self.etag, self.body
+        elif (one := self.by_type.get(pattern_type)) is not None:
+            etag, body = one
+        else:
+            return None
+        if not use_gzip or len(body) < GZIP_MIN_BYTES:
+            return etag, body, False
+        variant = self._gzipped.get(pattern_type)
+        if variant is None:   # two threads may both compress once; either result is the same bytes
+            variant = self._gzipped[pattern_type] = gzip_variant(etag, body)
+        return (*variant, True)
 
     def entry(self, pattern_type: str) -> dict[str, Any] | None:
         """One served type as parsed JSON (``patterns``, ``sample_size``, ``confidence``, ``computed_at``,
@@ -145,6 +168,40 @@ class PatternCache:
     @property
     def listening(self) -> bool:
         return self._listening
+
+
+def gzip_variant(etag: str, body: bytes) -> tuple[str, bytes]:
+    """The gzip representation of (etag, body): its own ETag, deterministic bytes (no timestamp)."""
+    return etag[:-1] + '-gzip"', gzip.compress(body, compresslevel=6, mtime=0)
+
+
+def accepts_gzip(header: str | None) -> bool:
+    """Whether an Accept-Encoding header accepts gzip (RFC 9110 §12.5.3; ``q=0`` refuses a coding)."""
+    if not header:
+        return False
+    accepted = {}
+    for item in header.split(","):
+        coding, *params = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        accepted[coding.lower()] = quality
+    quality = accepted.get("gzip", accepted.get("x-gzip", accepted.get("*", 0.0)))
+    return quality > 0
+
+
+def representation_headers(etag: str, is_gzip: bool, not_modified: bool) -> list[tuple[str, str]]:
+    """The headers of a patterns response before Content-Length/Content-Type, in the order both the
+    checked path (Starlette) and the memory path send them."""
+    headers = [("etag", etag), ("cache-control", "private, no-cache"), ("vary", "Accept-Encoding")]
+    if is_gzip and not not_modified:
+        headers.append(("content-encoding", "gzip"))
+    return headers
 
 
 def if_none_match(header: str | None, etag: str) -> bool:

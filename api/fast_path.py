@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from api.cache import PatternCache, if_none_match
+from api.cache import PatternCache, accepts_gzip, if_none_match, representation_headers
 from api.keys import KeyCache
 
 PATTERN_TYPES = frozenset({"who", "what", "when", "how"})
@@ -52,7 +52,7 @@ class PatternFastPath:
             return None
         if str(client_id) != client_text:   # other spellings of a UUID: the checked path handles them
             return None
-        token, if_none_match_header = _request_headers(scope["headers"])
+        token, condition, encodings = _request_headers(scope["headers"])
         if token is None:
             return None
         key = self.keys.cached(token)
@@ -61,36 +61,29 @@ class PatternFastPath:
         cached = self.cache.current(client_id)
         if cached is None:
             return None
-        if pattern_type:
-            one = cached.by_type.get(pattern_type)
-            if one is None:
-                return None   # the checked path says 404 with its own message
-            etag, body = one
-        else:
-            etag, body = cached.etag, cached.body
+        chosen = cached.representation(pattern_type or None, accepts_gzip(encodings))
+        if chosen is None:
+            return None   # the checked path says 404 with its own message
+        etag, body, is_gzip = chosen
+        not_modified = if_none_match(condition, etag)
         # The same headers, in the same order, as the checked path's Response (Starlette).
-        headers = [(b"etag", etag.encode()), (b"cache-control", b"private, no-cache")]
-        if if_none_match(if_none_match_header, etag):
+        headers = [(name.encode(), value.encode()) for name, value in representation_headers(etag, is_gzip, not_modified)]
+        if not_modified:
             return 304, headers, b""
         headers += [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
         return 200, headers, body
 
 
-def _request_headers(raw: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
-    """(bearer token, If-None-Match) from the raw ASGI headers; a repeated header: the checked path."""
-    token = condition = None
-    seen_authorization = seen_condition = False
+def _request_headers(raw: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None, str | None]:
+    """(bearer token, If-None-Match, Accept-Encoding) from the raw ASGI headers; any of them repeated:
+    (None, None, None), left to the checked path."""
+    found: dict[bytes, str] = {}
     for name, value in raw:
-        if name == b"authorization":
-            if seen_authorization:
-                return None, None
-            seen_authorization = True
-            scheme, _, credentials = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and credentials:
-                token = credentials   # as FastAPI's HTTPBearer reads it: not stripped
-        elif name == b"if-none-match":
-            if seen_condition:
-                return None, None
-            seen_condition = True
-            condition = value.decode("latin-1")
-    return token, condition
+        if name in (b"authorization", b"if-none-match", b"accept-encoding"):
+            if name in found:
+                return None, None, None
+            found[name] = value.decode("latin-1")
+    scheme, _, credentials = found.get(b"authorization", "").partition(" ")
+    # As FastAPI's HTTPBearer reads it: scheme case-insensitive, credentials not stripped.
+    token = credentials if scheme.lower() == "bearer" and credentials else None
+    return token, found.get(b"if-none-match"), found.get(b"accept-encoding")

@@ -8,6 +8,7 @@ key revocation and every loss of the listening connection takes that away again.
 
 from __future__ import annotations
 
+import gzip
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ import httpx
 import psycopg
 import pytest
 
-from api.cache import CachedPatterns, PatternCache
+from api.cache import CachedPatterns, PatternCache, accepts_gzip
 from api.fast_path import _request_headers
 from api.keys import create_key, revoke_key
 from dagster_pipelines.pattern_store import store_client_results
@@ -113,10 +114,32 @@ def test_a_confirmation_lapses_after_max_age_and_when_a_served_row_expires() -> 
 
 
 def test_request_headers_leave_repeated_or_non_bearer_credentials_to_the_checked_path() -> None:
-    assert _request_headers([(b"authorization", b"Bearer ci_x"), (b"if-none-match", b'"e"')]) == ("ci_x", '"e"')
-    assert _request_headers([(b"authorization", b"bearer ci_x ")]) == ("ci_x ", None)   # as HTTPBearer reads it
-    assert _request_headers([(b"authorization", b"Basic abc")]) == (None, None)
-    assert _request_headers([(b"authorization", b"Bearer a"), (b"authorization", b"Bearer b")]) == (None, None)
+    assert _request_headers([(b"authorization", b"Bearer ci_x"), (b"if-none-match", b'"e"'),
+                             (b"accept-encoding", b"gzip")]) == ("ci_x", '"e"', "gzip")
+    assert _request_headers([(b"authorization", b"bearer ci_x ")]) == ("ci_x ", None, None)   # as HTTPBearer reads it
+    assert _request_headers([(b"authorization", b"Basic abc")]) == (None, None, None)
+    assert _request_headers([(b"authorization", b"Bearer a"), (b"authorization", b"Bearer b")]) == (None, None, None)
+    assert _request_headers([(b"authorization", b"Bearer a"), (b"accept-encoding", b"gzip"),
+                             (b"accept-encoding", b"br")]) == (None, None, None)
+
+
+@pytest.mark.parametrize(("header", "accepted"), [
+    (None, False), ("", False), ("gzip", True), ("GZIP", True), ("deflate, gzip;q=0.5", True), ("gzip;q=0", False),
+    ("br", False), ("*", True), ("*;q=0", False), ("gzip;q=0, *", False), ("x-gzip", True), ("gzip;q=bad", False),
+])
+def test_accept_encoding_is_read_as_rfc_9110_says(header: str | None, accepted: bool) -> None:
+    assert accepts_gzip(header) is accepted
+
+
+def test_the_gzip_representation_has_its_own_etag_and_is_compressed_once() -> None:
+    body = b'{"client_id":"x","patterns":{' + b'"pad":"' + b"ab" * 2000 + b'"}}'
+    document = CachedPatterns((), '"abc"', body, {"who": ('"w"', b"{}")})
+    etag, compressed, is_gzip = document.representation(None, use_gzip=True)
+    assert (etag, is_gzip) == ('"abc-gzip"', True) and gzip.decompress(compressed) == body
+    assert document.representation(None, use_gzip=True)[1] is compressed        # compressed once
+    assert document.representation(None, use_gzip=False) == ('"abc"', body, False)
+    assert document.representation("who", use_gzip=True) == ('"w"', b"{}", False)  # too small to pay
+    assert document.representation("how", use_gzip=True) is None
 
 
 # --- the real API, over HTTP ------------------------------------------------------------------------------
@@ -135,7 +158,10 @@ class World:
 
 
 def _store(conn: psycopg.Connection, client: uuid.UUID, sample_size: int = 120) -> None:
-    who = {"type": "who", "recommended_weights": {"source": "default"}}
+    # ~10 KB, like a small real WHO pattern: large enough to be sent gzip-compressed to clients that accept it.
+    who = {"type": "who", "recommended_weights": {"source": "default"},
+           "title_rankings": {"by_title": [{"category": f"title {i}", "sample": 40 + i, "conversions": i % 7,
+                                            "rate": round((i % 7) / (40 + i), 4)} for i in range(120)]}}
     store_client_results(conn, client, [DetectorResult(client, "who", who, sample_size, 0.8, conversions=20)],
                          run_id=uuid.uuid4(), computed_at=COMPUTED_AT)
 
@@ -244,3 +270,22 @@ def test_losing_the_listening_connection_forgets_every_confirmation(world: World
     assert world.get(f"/patterns/{world.a}", world.key_a).status_code == 200   # checked, confirmed again
     with patterns_locked(world.url):
         assert world.get(f"/patterns/{world.a}", world.key_a, timeout=2).status_code == 200
+
+
+@pytest.mark.slow
+def test_gzip_is_served_to_clients_that_accept_it_with_its_own_etag_from_both_paths(world: World) -> None:
+    def get(encoding: str, **headers: str) -> httpx.Response:
+        return world.get(f"/patterns/{world.a}", world.key_a, timeout=2, **{"Accept-Encoding": encoding, **headers})
+
+    plain, packed = get("identity"), get("gzip")   # checked path (or memory), then surely in memory below
+    assert plain.headers.get("content-encoding") is None and packed.headers["content-encoding"] == "gzip"
+    assert packed.content == plain.content       # httpx decodes gzip
+    assert int(packed.headers["content-length"]) < len(plain.content) / 3
+    assert packed.headers["etag"] != plain.headers["etag"] and packed.headers["vary"] == plain.headers["vary"] == "Accept-Encoding"
+    with patterns_locked(world.url):
+        memory = get("gzip")
+        assert _app_headers(memory) == _app_headers(packed) and memory.content == packed.content
+        assert get("gzip", **{"If-None-Match": packed.headers["etag"]}).status_code == 304
+        # The identity ETag does not validate the gzip representation, nor the other way round.
+        assert get("gzip", **{"If-None-Match": plain.headers["etag"]}).status_code == 200
+        assert get("identity", **{"If-None-Match": packed.headers["etag"]}).status_code == 200
