@@ -93,7 +93,7 @@ normalised as materialized (
         on leads.lead_id = touches.lead_id
 ),
 
-texts as (
+texts as materialized (
     select
         touch_id, client_id, lead_id, touch_number, is_last_touch, is_converting_touch, channel, lead_outcome,
         content_source, is_snapshot_ignored, subject, body_chars, first_name_value, company_value, industry_value,
@@ -102,55 +102,77 @@ texts as (
         subject is not null as has_subject,
         search_body is not null as has_body,
         coalesce(search_body, '') as search_body,
-        -- What phrases are matched against: lowercased, whitespace runs collapsed to one space.
-        lower(concat_ws(' ', subject, search_body)) as search_full
+        -- What phrases are matched against: lowercased, whitespace runs collapsed to one space. The body is
+        -- lowercased already; lowering it again (lower of the joined text) cost a second pass over it.
+        concat_ws(' ', lower(subject), search_body) as search_full
     from normalised
 ),
 
--- strpos finds the candidates cheaply; when the first occurrence sits on word boundaries (the seeds'
--- phrases start and end with a word character, so that is what \m...\M means) it is the match,
--- otherwise the word-boundary pattern decides (a later whole-word occurrence after "time" inside
--- "sometimes"). The regex runs for few pairs, and CASE fixes that order for the planner.
-candidates as (
+-- The phrases as two arrays in one row (phrase, matched against the full text?), in the order of
+-- numbered_vocabulary: each text loops over them in a function scan that returns only the phrases it
+-- contains. (A lateral scan of the vocabulary table per text cost ~1 microsecond per (touch, phrase)
+-- pair on top of the strpos itself: most of the model's time, as 95% of the pairs do not match.)
+numbered_vocabulary as (
     select
-        texts.touch_id,
-        phrases.field,
-        phrases.category,
-        phrases.phrase,
-        phrases.cta_type,
-        phrases.phrase_pattern,
-        phrases.search_text,
-        phrases.first_position
-    from texts
-    -- lateral: each text is read once and the few phrases looped over (as the inner side of a plain
-    -- cross join the texts were re-read from the CTE store once per phrase, most of the model's time).
-    cross join lateral (
-        select
-            vocabulary.*,
-            case when vocabulary.field = 'personalization' then texts.search_full else texts.search_body end as search_text,
-            strpos(case when vocabulary.field = 'personalization' then texts.search_full else texts.search_body end,
-                   vocabulary.phrase) as first_position
-        from vocabulary
-        offset 0
-    ) as phrases
-),
-
-labelled_matches as materialized (
-    select
-        touch_id,
+        row_number() over (order by field, phrase) as phrase_number,
         field,
         category,
         phrase,
         cta_type,
+        phrase_pattern,
+        field = 'personalization' as uses_full_text
+    from vocabulary
+),
+
+phrase_arrays as (
+    select
+        array_agg(phrase order by phrase_number) as phrases,
+        array_agg(uses_full_text order by phrase_number) as uses_full_text
+    from numbered_vocabulary
+),
+
+-- strpos finds the candidates cheaply (personalization cues in subject and body, the rest in the body).
+candidates as (
+    select
+        texts.touch_id,
+        hits.phrase_number,
+        hits.search_text,
+        hits.first_position
+    from texts
+    cross join phrase_arrays
+    cross join lateral (
+        select
+            phrase_number,
+            case when uses_full_text then texts.search_full else texts.search_body end as search_text,
+            strpos(case when uses_full_text then texts.search_full else texts.search_body end, phrase) as first_position
+        from unnest(phrase_arrays.phrases, phrase_arrays.uses_full_text) with ordinality as phrase_list (phrase, uses_full_text, phrase_number)
+        where strpos(case when uses_full_text then texts.search_full else texts.search_body end, phrase) > 0
+    ) as hits
+),
+
+-- When the first occurrence sits on word boundaries (the seeds' phrases start and end with a word
+-- character, so that is what \m...\M means) it is the match, otherwise the word-boundary pattern decides
+-- (a later whole-word occurrence after "time" inside "sometimes"). The regex runs for few pairs, and
+-- CASE fixes that order for the planner. Neighbours that are a space, end of text or common punctuation
+-- are non-word characters without a regex (one per neighbour cost more than the strpos loop's matches).
+labelled_matches as materialized (
+    select
+        candidates.touch_id,
+        numbered_vocabulary.field,
+        numbered_vocabulary.category,
+        numbered_vocabulary.phrase,
+        numbered_vocabulary.cta_type,
         -- the first whole-word occurrence (characters, 1-based)
         case
-            when (first_position = 1 or substr(search_text, first_position - 1, 1) !~ '[[:alnum:]_]')
-                 and substr(search_text, first_position + char_length(phrase), 1) !~ '[[:alnum:]_]'
-                then first_position
-            else regexp_instr(search_text, phrase_pattern)
+            when (candidates.first_position = 1
+                  or {{ is_non_word_character('substr(candidates.search_text, candidates.first_position - 1, 1)') }})
+                 and {{ is_non_word_character('substr(candidates.search_text, candidates.first_position + char_length(numbered_vocabulary.phrase), 1)') }}
+                then candidates.first_position
+            else regexp_instr(candidates.search_text, numbered_vocabulary.phrase_pattern)
         end as match_position
     from candidates
-    where first_position > 0
+    inner join numbered_vocabulary
+        on numbered_vocabulary.phrase_number = candidates.phrase_number
 ),
 
 categories as (
@@ -177,41 +199,52 @@ first_ctas as (
     order by touch_id, match_position, char_length(phrase) desc, phrase
 ),
 
-template_matches as (
+-- Each distinct subject is matched once (sequences reuse their subjects).
+subject_template_matches as (
     select
-        texts.touch_id,
+        subjects.subject,
         array_agg(subject_templates.subject_template order by subject_templates.subject_template) as subject_templates
-    from texts
+    from (select distinct subject from texts where has_subject) as subjects
     inner join subject_templates
-        on texts.subject ~* subject_templates.pattern
-    where texts.has_subject
-    group by texts.touch_id
+        on subjects.subject ~* subject_templates.pattern
+    group by subjects.subject
 ),
 
 -- Same rule as the phrases: the first occurrence on word boundaries, else the word-boundary regex.
+-- Each value's first position is found once (lateral), not once per use.
 lead_flags as (
     select
-        touch_id,
+        texts.touch_id,
         coalesce(case
-            when char_length(first_name_value) < 2 or strpos(search_full, first_name_value) = 0 then false
-            when (strpos(search_full, first_name_value) = 1 or substr(search_full, strpos(search_full, first_name_value) - 1, 1) !~ '[[:alnum:]_]')
-                 and substr(search_full, strpos(search_full, first_name_value) + char_length(first_name_value), 1) !~ '[[:alnum:]_]' then true
-            else search_full ~ ('\m' || regexp_replace(first_name_value, '([.^$*+?()[\]{}|\\])', '\\\1', 'g') || '\M')
+            when char_length(texts.first_name_value) < 2 or positions.first_name_position = 0 then false
+            when (positions.first_name_position = 1
+                  or {{ is_non_word_character('substr(texts.search_full, positions.first_name_position - 1, 1)') }})
+                 and {{ is_non_word_character('substr(texts.search_full, positions.first_name_position + char_length(texts.first_name_value), 1)') }} then true
+            else texts.search_full ~ ('\m' || regexp_replace(texts.first_name_value, '([.^$*+?()[\]{}|\\])', '\\\1', 'g') || '\M')
         end, false) as has_first_name,
         coalesce(case
-            when char_length(company_value) < 2 or strpos(search_full, company_value) = 0 then false
-            when (strpos(search_full, company_value) = 1 or substr(search_full, strpos(search_full, company_value) - 1, 1) !~ '[[:alnum:]_]')
-                 and substr(search_full, strpos(search_full, company_value) + char_length(company_value), 1) !~ '[[:alnum:]_]' then true
-            else search_full ~ ('\m' || regexp_replace(company_value, '([.^$*+?()[\]{}|\\])', '\\\1', 'g') || '\M')
+            when char_length(texts.company_value) < 2 or positions.company_position = 0 then false
+            when (positions.company_position = 1
+                  or {{ is_non_word_character('substr(texts.search_full, positions.company_position - 1, 1)') }})
+                 and {{ is_non_word_character('substr(texts.search_full, positions.company_position + char_length(texts.company_value), 1)') }} then true
+            else texts.search_full ~ ('\m' || regexp_replace(texts.company_value, '([.^$*+?()[\]{}|\\])', '\\\1', 'g') || '\M')
         end, false) as has_company_mention,
         coalesce(case
-            when char_length(industry_value) < 2 or strpos(search_full, industry_value) = 0 then false
-            when (strpos(search_full, industry_value) = 1 or substr(search_full, strpos(search_full, industry_value) - 1, 1) !~ '[[:alnum:]_]')
-                 and substr(search_full, strpos(search_full, industry_value) + char_length(industry_value), 1) !~ '[[:alnum:]_]' then true
-            else search_full ~ ('\m' || regexp_replace(industry_value, '([.^$*+?()[\]{}|\\])', '\\\1', 'g') || '\M')
+            when char_length(texts.industry_value) < 2 or positions.industry_position = 0 then false
+            when (positions.industry_position = 1
+                  or {{ is_non_word_character('substr(texts.search_full, positions.industry_position - 1, 1)') }})
+                 and {{ is_non_word_character('substr(texts.search_full, positions.industry_position + char_length(texts.industry_value), 1)') }} then true
+            else texts.search_full ~ ('\m' || regexp_replace(texts.industry_value, '([.^$*+?()[\]{}|\\])', '\\\1', 'g') || '\M')
         end, false) as has_industry_specific
     from texts
-    where has_subject or has_body
+    cross join lateral (
+        select
+            strpos(texts.search_full, texts.first_name_value) as first_name_position,
+            strpos(texts.search_full, texts.company_value) as company_position,
+            strpos(texts.search_full, texts.industry_value) as industry_position
+        offset 0
+    ) as positions
+    where texts.has_subject or texts.has_body
 ),
 
 features as (
@@ -232,8 +265,8 @@ features as (
         coalesce(lead_flags.has_industry_specific, false) as has_industry_specific,
         case when texts.channel in ('email', 'linkedin', 'sms') and texts.has_body then texts.channel end as length_field
     from texts
-    left join template_matches
-        on template_matches.touch_id = texts.touch_id
+    left join subject_template_matches as template_matches
+        on template_matches.subject = texts.subject
     left join categories
         on categories.touch_id = texts.touch_id
     left join first_ctas
