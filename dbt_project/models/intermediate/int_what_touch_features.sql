@@ -64,9 +64,10 @@ length_bins as (
     select * from {{ ref('content_length_bins') }}
 ),
 
--- materialized: the normalised texts feed several expressions below; inlined, PostgreSQL would run
--- each regex up to five times per touch.
-normalised as materialized (
+-- One row per touch with its normalised subject and body. materialized: read by several CTEs below
+-- (inlined, PostgreSQL would run each regex up to five times per touch); the regexes run once per touch
+-- in the lateral (offset 0 keeps it from being inlined into every expression that uses it).
+texts as materialized (
     select
         touches.touch_id,
         touches.client_id,
@@ -78,34 +79,34 @@ normalised as materialized (
         touches.lead_outcome,
         touches.content_source,
         coalesce(activities.is_snapshot_ignored, false) as is_snapshot_ignored,
-        -- WS runs collapsed to one space and trimmed: words are then the spaces + 1. (Runs of two or
-        -- more, or a single non-space WS character: the same result, several times faster.)
-        nullif(btrim(regexp_replace(touches.subject, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g')), '') as subject,
-        nullif(btrim(lower(regexp_replace(touches.body, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g'))), '') as search_body,
+        normalised.subject,
         coalesce(char_length(touches.body), 0) as body_chars,
         leads.first_name_value,
         leads.company_value,
-        leads.industry_value
+        leads.industry_value,
+        -- words = spaces + 1; a space is one byte, so bytes count the spaces without walking the characters
+        coalesce(octet_length(normalised.subject) - octet_length(replace(normalised.subject, ' ', '')) + 1, 0) as subject_words,
+        coalesce(octet_length(normalised.search_body) - octet_length(replace(normalised.search_body, ' ', '')) + 1, 0) as body_words,
+        normalised.subject is not null as has_subject,
+        normalised.search_body is not null as has_body,
+        coalesce(normalised.search_body, '') as search_body,
+        -- What phrases are matched against: lowercased, whitespace runs collapsed to one space; search_full =
+        -- subject and body. The body is lowercased already; lowering it again (lower of the joined text)
+        -- cost a second pass over it.
+        concat_ws(' ', lower(normalised.subject), normalised.search_body) as search_full
     from touches
     left join activities
         on activities.activity_id = touches.touch_id
     left join leads
         on leads.lead_id = touches.lead_id
-),
-
-texts as materialized (
-    select
-        touch_id, client_id, lead_id, touch_number, is_last_touch, is_converting_touch, channel, lead_outcome,
-        content_source, is_snapshot_ignored, subject, body_chars, first_name_value, company_value, industry_value,
-        coalesce(char_length(subject) - char_length(replace(subject, ' ', '')) + 1, 0) as subject_words,
-        coalesce(char_length(search_body) - char_length(replace(search_body, ' ', '')) + 1, 0) as body_words,
-        subject is not null as has_subject,
-        search_body is not null as has_body,
-        coalesce(search_body, '') as search_body,
-        -- What phrases are matched against: lowercased, whitespace runs collapsed to one space. The body is
-        -- lowercased already; lowering it again (lower of the joined text) cost a second pass over it.
-        concat_ws(' ', lower(subject), search_body) as search_full
-    from normalised
+    cross join lateral (
+        -- WS runs collapsed to one space and trimmed: words are then the spaces + 1. (Runs of two or
+        -- more, or a single non-space WS character: the same result, several times faster.)
+        select
+            nullif(btrim(regexp_replace(touches.subject, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g')), '') as subject,
+            nullif(btrim(lower(regexp_replace(touches.body, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g'))), '') as search_body
+        offset 0
+    ) as normalised
 ),
 
 -- The phrases as two arrays in one row (phrase, matched against the full text?), in the order of
