@@ -16,8 +16,7 @@
 
 with
 
--- Read twice (ordering, content): not materialised, so each use scans the table.
-activities as not materialized (
+activities as (
     select * from {{ ref('int_activities_cleaned') }}
     where not is_excluded
       and is_outbound
@@ -27,14 +26,9 @@ outcomes as (
     select * from {{ ref('int_lead_outcomes') }}
 ),
 
--- Narrow rows: the per-lead sort of the window functions below then moves no message text (subject and
--- body are joined back in final; sorting them cost most of the model's time).
 cut_at_booking as (
     select
-        activities.activity_id,
-        activities.lead_id,
-        activities.channel,
-        activities.created_at,
+        activities.*,
         outcomes.outcome as lead_outcome,
         outcomes.is_converted as is_lead_converted,
         outcomes.booked_at,
@@ -59,21 +53,6 @@ numbered as (
         created_at at time zone effective_timezone as local_touched_at
     from cut_at_booking
     window lead_order as (partition by lead_id order by created_at, activity_id)
-),
-
-with_content as (
-    select
-        numbered.*,
-        activities.client_id,
-        activities.campaign_id,
-        activities.action,
-        activities.sequence_step,
-        activities.message_subject,
-        activities.message_body,
-        activities.content_source
-    from numbered
-    inner join activities
-        on activities.activity_id = numbered.activity_id
 ),
 
 final as (
@@ -110,7 +89,7 @@ final as (
         cast(message_subject as text) as subject,
         cast(message_body as text) as body,
         cast(content_source as text) as content_source
-    from with_content
+    from numbered
 )
 
 select * from final
