@@ -42,17 +42,18 @@ labels as (
     select client_id, touch_number_stratum, is_converting_touch, 'length_' || length_field, length_bin, length_value
     from touches where length_field is not null
     union all
-    select client_id, touch_number_stratum, is_converting_touch, 'personalization', flags.flag, null
+    -- the flags present as an array (one unnest, not a per-touch subquery of six branches), else 'none'
+    select client_id, touch_number_stratum, is_converting_touch, 'personalization',
+           unnest(case when has_company_mention or has_first_name or has_recent_news or has_mutual_connection
+                            or has_industry_specific
+                       then array_remove(array[
+                           case when has_company_mention then 'company_mention' end,
+                           case when has_first_name then 'first_name' end,
+                           case when has_recent_news then 'recent_news' end,
+                           case when has_mutual_connection then 'mutual_connection' end,
+                           case when has_industry_specific then 'industry_specific' end], null)
+                       else array['none'] end), null
     from touches
-    cross join lateral (
-        select 'company_mention' as flag where has_company_mention
-        union all select 'first_name' where has_first_name
-        union all select 'recent_news' where has_recent_news
-        union all select 'mutual_connection' where has_mutual_connection
-        union all select 'industry_specific' where has_industry_specific
-        union all select 'none' where not (has_company_mention or has_first_name or has_recent_news
-                                          or has_mutual_connection or has_industry_specific)
-    ) as flags
 ),
 
 final as (
