@@ -109,71 +109,50 @@ texts as materialized (
     ) as normalised
 ),
 
--- The phrases as two arrays in one row (phrase, matched against the full text?), in the order of
--- numbered_vocabulary: each text loops over them in a function scan that returns only the phrases it
--- contains. (A lateral scan of the vocabulary table per text cost ~1 microsecond per (touch, phrase)
--- pair on top of the strpos itself: most of the model's time, as 95% of the pairs do not match.)
-numbered_vocabulary as (
+-- strpos finds the candidates cheaply; when the first occurrence sits on word boundaries (the seeds'
+-- phrases start and end with a word character, so that is what \m...\M means) it is the match,
+-- otherwise the word-boundary pattern decides (a later whole-word occurrence after "time" inside
+-- "sometimes"). The regex runs for few pairs, and CASE fixes that order for the planner.
+candidates as (
     select
-        row_number() over (order by field, phrase) as phrase_number,
+        texts.touch_id,
+        phrases.field,
+        phrases.category,
+        phrases.phrase,
+        phrases.cta_type,
+        phrases.phrase_pattern,
+        phrases.search_text,
+        phrases.first_position
+    from texts
+    -- lateral: each text is read once and the few phrases looped over (as the inner side of a plain
+    -- cross join the texts were re-read from the CTE store once per phrase, most of the model's time).
+    cross join lateral (
+        select
+            vocabulary.*,
+            case when vocabulary.field = 'personalization' then texts.search_full else texts.search_body end as search_text,
+            strpos(case when vocabulary.field = 'personalization' then texts.search_full else texts.search_body end,
+                   vocabulary.phrase) as first_position
+        from vocabulary
+        offset 0
+    ) as phrases
+),
+
+labelled_matches as materialized (
+    select
+        touch_id,
         field,
         category,
         phrase,
         cta_type,
-        phrase_pattern,
-        field = 'personalization' as uses_full_text
-    from vocabulary
-),
-
-phrase_arrays as (
-    select
-        array_agg(phrase order by phrase_number) as phrases,
-        array_agg(uses_full_text order by phrase_number) as uses_full_text
-    from numbered_vocabulary
-),
-
--- strpos finds the candidates cheaply (personalization cues in subject and body, the rest in the body).
-candidates as (
-    select
-        texts.touch_id,
-        hits.phrase_number,
-        hits.search_text,
-        hits.first_position
-    from texts
-    cross join phrase_arrays
-    cross join lateral (
-        select
-            phrase_number,
-            case when uses_full_text then texts.search_full else texts.search_body end as search_text,
-            strpos(case when uses_full_text then texts.search_full else texts.search_body end, phrase) as first_position
-        from unnest(phrase_arrays.phrases, phrase_arrays.uses_full_text) with ordinality as phrase_list (phrase, uses_full_text, phrase_number)
-        where strpos(case when uses_full_text then texts.search_full else texts.search_body end, phrase) > 0
-    ) as hits
-),
-
--- When the first occurrence sits on word boundaries (the seeds' phrases start and end with a word
--- character, so that is what \m...\M means) it is the match, otherwise the word-boundary pattern decides
--- (a later whole-word occurrence after "time" inside "sometimes"). The regex runs for few pairs, and
--- CASE fixes that order for the planner. Neighbours that are a space, end of text or common punctuation
--- are non-word characters without a regex (one per neighbour cost more than the strpos loop's matches).
-labelled_matches as materialized (
-    select
-        candidates.touch_id,
-        numbered_vocabulary.field,
-        numbered_vocabulary.category,
-        numbered_vocabulary.phrase,
-        numbered_vocabulary.cta_type,
         -- the first whole-word occurrence (characters, 1-based)
         case
-            when (candidates.first_position = 1
-                  or {{ is_non_word_character('substr(candidates.search_text, candidates.first_position - 1, 1)') }})
-                 and {{ is_non_word_character('substr(candidates.search_text, candidates.first_position + char_length(numbered_vocabulary.phrase), 1)') }}
-                then candidates.first_position
-            else regexp_instr(candidates.search_text, numbered_vocabulary.phrase_pattern)
+            when (first_position = 1 or substr(search_text, first_position - 1, 1) !~ '[[:alnum:]_]')
+                 and substr(search_text, first_position + char_length(phrase), 1) !~ '[[:alnum:]_]'
+                then first_position
+            else regexp_instr(search_text, phrase_pattern)
         end as match_position
     from candidates
-    inner join numbered_vocabulary
-        on numbered_vocabulary.phrase_number = candidates.phrase_number
+    where first_position > 0
 ),
 
 categories as (
@@ -219,22 +198,22 @@ lead_flags as (
         coalesce(case
             when char_length(texts.first_name_value) < 2 or positions.first_name_position = 0 then false
             when (positions.first_name_position = 1
-                  or {{ is_non_word_character('substr(texts.search_full, positions.first_name_position - 1, 1)') }})
-                 and {{ is_non_word_character('substr(texts.search_full, positions.first_name_position + char_length(texts.first_name_value), 1)') }} then true
+                  or substr(texts.search_full, positions.first_name_position - 1, 1) !~ '[[:alnum:]_]')
+                 and substr(texts.search_full, positions.first_name_position + char_length(texts.first_name_value), 1) !~ '[[:alnum:]_]' then true
             else texts.search_full ~ ('\m' || regexp_replace(texts.first_name_value, '([.^$*+?()[\]{}|\\])', '\\\1', 'g') || '\M')
         end, false) as has_first_name,
         coalesce(case
             when char_length(texts.company_value) < 2 or positions.company_position = 0 then false
             when (positions.company_position = 1
-                  or {{ is_non_word_character('substr(texts.search_full, positions.company_position - 1, 1)') }})
-                 and {{ is_non_word_character('substr(texts.search_full, positions.company_position + char_length(texts.company_value), 1)') }} then true
+                  or substr(texts.search_full, positions.company_position - 1, 1) !~ '[[:alnum:]_]')
+                 and substr(texts.search_full, positions.company_position + char_length(texts.company_value), 1) !~ '[[:alnum:]_]' then true
             else texts.search_full ~ ('\m' || regexp_replace(texts.company_value, '([.^$*+?()[\]{}|\\])', '\\\1', 'g') || '\M')
         end, false) as has_company_mention,
         coalesce(case
             when char_length(texts.industry_value) < 2 or positions.industry_position = 0 then false
             when (positions.industry_position = 1
-                  or {{ is_non_word_character('substr(texts.search_full, positions.industry_position - 1, 1)') }})
-                 and {{ is_non_word_character('substr(texts.search_full, positions.industry_position + char_length(texts.industry_value), 1)') }} then true
+                  or substr(texts.search_full, positions.industry_position - 1, 1) !~ '[[:alnum:]_]')
+                 and substr(texts.search_full, positions.industry_position + char_length(texts.industry_value), 1) !~ '[[:alnum:]_]' then true
             else texts.search_full ~ ('\m' || regexp_replace(texts.industry_value, '([.^$*+?()[\]{}|\\])', '\\\1', 'g') || '\M')
         end, false) as has_industry_specific
     from texts
