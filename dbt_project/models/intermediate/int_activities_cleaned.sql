@@ -3,7 +3,8 @@
         unlogged=true,
         indexes=[
             {'columns': ['activity_id'], 'unique': True},
-        ]
+        ],
+        pre_hook="set local work_mem = '256MB'",
     )
 }}
 
@@ -119,14 +120,14 @@ final as (
         -- Message content of outbound touches only (events carry none): the snapshot's subject/body
         -- when the snapshot is a JSON object holding them, else the subject/content_preview columns.
         case when checked.is_outbound then
-            coalesce(checked.snapshot_subject, nullif(btrim(checked.subject), ''))
+            coalesce(snapshot.snapshot_subject, nullif(btrim(checked.subject), ''))
         end as message_subject,
         case when checked.is_outbound then
-            coalesce(checked.snapshot_body, nullif(btrim(checked.content_preview), ''))
+            coalesce(snapshot.snapshot_body, nullif(btrim(checked.content_preview), ''))
         end as message_body,
         case
             when not checked.is_outbound then null
-            when checked.snapshot_subject is not null or checked.snapshot_body is not null then 'snapshot'
+            when snapshot.snapshot_subject is not null or snapshot.snapshot_body is not null then 'snapshot'
             when nullif(btrim(checked.subject), '') is not null
                  or nullif(btrim(checked.content_preview), '') is not null then 'columns'
             else 'none'
@@ -143,6 +144,12 @@ final as (
             )
         end as exclusion_reason
     from checked
+    -- The snapshot's subject and body are JSON lookups in stg_activities (a view): read once per row
+    -- here (offset 0 keeps the planner from copying the expressions into each use above).
+    cross join lateral (
+        select checked.snapshot_subject, checked.snapshot_body
+        offset 0
+    ) as snapshot
     left join duplicates
         on duplicates.activity_id = checked.activity_id
     left join leads_without_booking_time

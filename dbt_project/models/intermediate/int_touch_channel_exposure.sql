@@ -8,8 +8,21 @@
 
 with
 
+-- Only the columns used: the window functions below sort these rows, and int_touches carries the
+-- message text.
 touches as (
-    select * from {{ ref('int_touches') }}
+    select
+        touch_id,
+        lead_id,
+        client_id,
+        touch_number,
+        channel,
+        touched_at,
+        is_converting_touch,
+        is_last_touch,
+        lead_outcome,
+        als_tier_at_first_touch
+    from {{ ref('int_touches') }}
 ),
 
 first_use as (

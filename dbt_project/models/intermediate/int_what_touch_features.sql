@@ -64,9 +64,10 @@ length_bins as (
     select * from {{ ref('content_length_bins') }}
 ),
 
--- materialized: the normalised texts feed several expressions below; inlined, PostgreSQL would run
--- each regex up to five times per touch.
-normalised as materialized (
+-- One row per touch with its normalised subject and body. materialized: read by several CTEs below
+-- (inlined, PostgreSQL would run each regex up to five times per touch); the regexes run once per touch
+-- in the lateral (offset 0 keeps it from being inlined into every expression that uses it).
+texts as materialized (
     select
         touches.touch_id,
         touches.client_id,
@@ -78,33 +79,34 @@ normalised as materialized (
         touches.lead_outcome,
         touches.content_source,
         coalesce(activities.is_snapshot_ignored, false) as is_snapshot_ignored,
-        -- WS runs collapsed to one space and trimmed: words are then the spaces + 1. (Runs of two or
-        -- more, or a single non-space WS character: the same result, several times faster.)
-        nullif(btrim(regexp_replace(touches.subject, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g')), '') as subject,
-        nullif(btrim(lower(regexp_replace(touches.body, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g'))), '') as search_body,
+        normalised.subject,
         coalesce(char_length(touches.body), 0) as body_chars,
         leads.first_name_value,
         leads.company_value,
-        leads.industry_value
+        leads.industry_value,
+        -- words = spaces + 1; a space is one byte, so bytes count the spaces without walking the characters
+        coalesce(octet_length(normalised.subject) - octet_length(replace(normalised.subject, ' ', '')) + 1, 0) as subject_words,
+        coalesce(octet_length(normalised.search_body) - octet_length(replace(normalised.search_body, ' ', '')) + 1, 0) as body_words,
+        normalised.subject is not null as has_subject,
+        normalised.search_body is not null as has_body,
+        coalesce(normalised.search_body, '') as search_body,
+        -- What phrases are matched against: lowercased, whitespace runs collapsed to one space; search_full =
+        -- subject and body. The body is lowercased already; lowering it again (lower of the joined text)
+        -- cost a second pass over it.
+        concat_ws(' ', lower(normalised.subject), normalised.search_body) as search_full
     from touches
     left join activities
         on activities.activity_id = touches.touch_id
     left join leads
         on leads.lead_id = touches.lead_id
-),
-
-texts as (
-    select
-        touch_id, client_id, lead_id, touch_number, is_last_touch, is_converting_touch, channel, lead_outcome,
-        content_source, is_snapshot_ignored, subject, body_chars, first_name_value, company_value, industry_value,
-        coalesce(char_length(subject) - char_length(replace(subject, ' ', '')) + 1, 0) as subject_words,
-        coalesce(char_length(search_body) - char_length(replace(search_body, ' ', '')) + 1, 0) as body_words,
-        subject is not null as has_subject,
-        search_body is not null as has_body,
-        coalesce(search_body, '') as search_body,
-        -- What phrases are matched against: lowercased, whitespace runs collapsed to one space.
-        lower(concat_ws(' ', subject, search_body)) as search_full
-    from normalised
+    cross join lateral (
+        -- WS runs collapsed to one space and trimmed: words are then the spaces + 1. (Runs of two or
+        -- more, or a single non-space WS character: the same result, several times faster.)
+        select
+            nullif(btrim(regexp_replace(touches.subject, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g')), '') as subject,
+            nullif(btrim(lower(regexp_replace(touches.body, '[ \t\n\r\f\v\u00a0]{2,}|[\t\n\r\f\v\u00a0]', ' ', 'g'))), '') as search_body
+        offset 0
+    ) as normalised
 ),
 
 -- strpos finds the candidates cheaply; when the first occurrence sits on word boundaries (the seeds'
@@ -177,41 +179,52 @@ first_ctas as (
     order by touch_id, match_position, char_length(phrase) desc, phrase
 ),
 
-template_matches as (
+-- Each distinct subject is matched once (sequences reuse their subjects).
+subject_template_matches as (
     select
-        texts.touch_id,
+        subjects.subject,
         array_agg(subject_templates.subject_template order by subject_templates.subject_template) as subject_templates
-    from texts
+    from (select distinct subject from texts where has_subject) as subjects
     inner join subject_templates
-        on texts.subject ~* subject_templates.pattern
-    where texts.has_subject
-    group by texts.touch_id
+        on subjects.subject ~* subject_templates.pattern
+    group by subjects.subject
 ),
 
 -- Same rule as the phrases: the first occurrence on word boundaries, else the word-boundary regex.
+-- Each value's first position is found once (lateral), not once per use.
 lead_flags as (
     select
-        touch_id,
+        texts.touch_id,
         coalesce(case
-            when char_length(first_name_value) < 2 or strpos(search_full, first_name_value) = 0 then false
-            when (strpos(search_full, first_name_value) = 1 or substr(search_full, strpos(search_full, first_name_value) - 1, 1) !~ '[[:alnum:]_]')
-                 and substr(search_full, strpos(search_full, first_name_value) + char_length(first_name_value), 1) !~ '[[:alnum:]_]' then true
-            else search_full ~ ('\m' || regexp_replace(first_name_value, '([.^$*+?()[\]{}|\\])', '\\\1', 'g') || '\M')
+            when char_length(texts.first_name_value) < 2 or positions.first_name_position = 0 then false
+            when (positions.first_name_position = 1
+                  or substr(texts.search_full, positions.first_name_position - 1, 1) !~ '[[:alnum:]_]')
+                 and substr(texts.search_full, positions.first_name_position + char_length(texts.first_name_value), 1) !~ '[[:alnum:]_]' then true
+            else texts.search_full ~ ('\m' || regexp_replace(texts.first_name_value, '([.^$*+?()[\]{}|\\])', '\\\1', 'g') || '\M')
         end, false) as has_first_name,
         coalesce(case
-            when char_length(company_value) < 2 or strpos(search_full, company_value) = 0 then false
-            when (strpos(search_full, company_value) = 1 or substr(search_full, strpos(search_full, company_value) - 1, 1) !~ '[[:alnum:]_]')
-                 and substr(search_full, strpos(search_full, company_value) + char_length(company_value), 1) !~ '[[:alnum:]_]' then true
-            else search_full ~ ('\m' || regexp_replace(company_value, '([.^$*+?()[\]{}|\\])', '\\\1', 'g') || '\M')
+            when char_length(texts.company_value) < 2 or positions.company_position = 0 then false
+            when (positions.company_position = 1
+                  or substr(texts.search_full, positions.company_position - 1, 1) !~ '[[:alnum:]_]')
+                 and substr(texts.search_full, positions.company_position + char_length(texts.company_value), 1) !~ '[[:alnum:]_]' then true
+            else texts.search_full ~ ('\m' || regexp_replace(texts.company_value, '([.^$*+?()[\]{}|\\])', '\\\1', 'g') || '\M')
         end, false) as has_company_mention,
         coalesce(case
-            when char_length(industry_value) < 2 or strpos(search_full, industry_value) = 0 then false
-            when (strpos(search_full, industry_value) = 1 or substr(search_full, strpos(search_full, industry_value) - 1, 1) !~ '[[:alnum:]_]')
-                 and substr(search_full, strpos(search_full, industry_value) + char_length(industry_value), 1) !~ '[[:alnum:]_]' then true
-            else search_full ~ ('\m' || regexp_replace(industry_value, '([.^$*+?()[\]{}|\\])', '\\\1', 'g') || '\M')
+            when char_length(texts.industry_value) < 2 or positions.industry_position = 0 then false
+            when (positions.industry_position = 1
+                  or substr(texts.search_full, positions.industry_position - 1, 1) !~ '[[:alnum:]_]')
+                 and substr(texts.search_full, positions.industry_position + char_length(texts.industry_value), 1) !~ '[[:alnum:]_]' then true
+            else texts.search_full ~ ('\m' || regexp_replace(texts.industry_value, '([.^$*+?()[\]{}|\\])', '\\\1', 'g') || '\M')
         end, false) as has_industry_specific
     from texts
-    where has_subject or has_body
+    cross join lateral (
+        select
+            strpos(texts.search_full, texts.first_name_value) as first_name_position,
+            strpos(texts.search_full, texts.company_value) as company_position,
+            strpos(texts.search_full, texts.industry_value) as industry_position
+        offset 0
+    ) as positions
+    where texts.has_subject or texts.has_body
 ),
 
 features as (
@@ -232,8 +245,8 @@ features as (
         coalesce(lead_flags.has_industry_specific, false) as has_industry_specific,
         case when texts.channel in ('email', 'linkedin', 'sms') and texts.has_body then texts.channel end as length_field
     from texts
-    left join template_matches
-        on template_matches.touch_id = texts.touch_id
+    left join subject_template_matches as template_matches
+        on template_matches.subject = texts.subject
     left join categories
         on categories.touch_id = texts.touch_id
     left join first_ctas

@@ -11,9 +11,24 @@ touches as (
     where what_status = 'analysed'
 ),
 
-memberships as (
-    select client_id, touch_number_stratum, is_converting_touch, fields.field
+-- Touches counted per combination of the columns that decide the fields (a few rows per client and
+-- stratum), so the fields are expanded on counts rather than on every touch.
+touch_groups as (
+    select
+        client_id,
+        touch_number_stratum,
+        has_subject,
+        has_body,
+        length_field,
+        count(*) as touches,
+        sum(case when is_converting_touch then 1 else 0 end) as conversions
     from touches
+    group by client_id, touch_number_stratum, has_subject, has_body, length_field
+),
+
+memberships as (
+    select client_id, touch_number_stratum, touches, conversions, fields.field
+    from touch_groups
     cross join lateral (
         select 'subject_template' as field where has_subject
         union all select 'subject_length' where has_subject
@@ -31,8 +46,8 @@ final as (
         client_id,
         cast(field as text) as field,
         touch_number_stratum,
-        cast(count(*) as bigint) as touches,
-        cast(sum(case when is_converting_touch then 1 else 0 end) as bigint) as conversions
+        cast(sum(touches) as bigint) as touches,
+        cast(sum(conversions) as bigint) as conversions
     from memberships
     group by client_id, field, touch_number_stratum
 )
