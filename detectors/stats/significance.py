@@ -86,7 +86,7 @@ def _tests_against_rest(
     return p_values.reshape(shape), methods
 
 
-@lru_cache(maxsize=4096)  # small tables repeat across families and clients; scipy's test costs ~0.3 ms
+@lru_cache(maxsize=1024)  # small tables repeat across families and clients; scipy's test costs ~0.3 ms
 def _fisher_p_value(converted_in: int, other_in: int, converted_out: int, other_out: int) -> float:
     table = np.array([[converted_in, other_in], [converted_out, other_out]], dtype=np.int64)
     return float(stats.fisher_exact(table).pvalue)
