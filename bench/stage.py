@@ -54,10 +54,10 @@ def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
             started, cpu_started = time.perf_counter(), time.process_time()
             results = spec.run(conn, schema, client_ids, datetime.now(timezone.utc).replace(microsecond=0))
             # CPU seconds beside the wall time: on a shared machine the wall time includes waiting for a core.
-            return {"seconds": time.perf_counter() - started, "cpu_seconds": round(time.process_time() - cpu_started, 3),
-                    "clients": len(results),
-                    "gate_passed": sum(r.patterns is not None for r in results),
-                    "results_mib": round(_deep_bytes(results) / 2**20, 1)}
+            measured = {"seconds": time.perf_counter() - started, "cpu_seconds": round(time.process_time() - cpu_started, 3),
+                        "clients": len(results), "gate_passed": sum(r.patterns is not None for r in results),
+                        "peak_mib": _peak_mib()}  # before sizing the results: that walk allocates too
+            return {**measured, "results_mib": round(_deep_bytes(results) / 2**20, 1)}
     if stage == "store":
         import uuid
 
@@ -134,4 +134,5 @@ def _peak_mib() -> int:
 
 
 if __name__ == "__main__":
-    print(json.dumps({**main(*sys.argv[1:5]), "peak_mib": _peak_mib()}))
+    measured = main(*sys.argv[1:5])
+    print(json.dumps({**measured, "peak_mib": measured.get("peak_mib", _peak_mib())}))
