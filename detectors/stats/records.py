@@ -28,6 +28,15 @@ def to_records(frame: pd.DataFrame, *, decimals: int = RECORD_DECIMALS) -> list[
 
 def json_safe(value: Any, decimals: int = RECORD_DECIMALS) -> Any:
     """A value as JSON-safe Python (see the module docstring); dicts and lists are converted deeply."""
+    kind = type(value)  # the common plain Python cells first (exact types: bool and numpy scalars go below)
+    if kind is float:
+        if not math.isfinite(value):
+            return None
+        if value != 0 and abs(value) < 10.0**-decimals:
+            return float(f"{value:.{decimals}g}")
+        return round(value, decimals)
+    if kind is int or kind is str:
+        return value
     if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, (bool, np.bool_)):
