@@ -204,6 +204,11 @@ def markdown(results: dict) -> str:
                       "threads) " + ", ".join(f"{k} {v:.0f}" for k, v in dbt["node_seconds"].items())
                       + "; slowest: " + ", ".join(f"{k} {v:.0f} s" for k, v in dbt["slowest_nodes"].items())
                       + ". The rest of the wall time is dbt's start-up and parse."]
+    for row in results["sizes"]:
+        cpu = {t: row["stages"][f"detect:{t}"].get("cpu_seconds") for t in DETECTORS}
+        if all(v is not None for v in cpu.values()):
+            lines += ["", f"Detectors at {row['leads']:,} leads, CPU seconds (the wall seconds above include waiting for a "
+                      "core when the machine is shared): " + ", ".join(f"{t} {v:.2f}" for t, v in cpu.items()) + "."]
     lines += ["", "## Memory (max RSS, MiB)", "",
               "| leads | clients | activities | largest client: leads / activities | imports only | detectors, all clients "
               "in one process | detectors, largest client alone |", "|---|---|---|---|---|---|---|"]
