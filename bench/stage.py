@@ -51,10 +51,13 @@ def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
         [spec] = [s for s in DETECTORS if s.pattern_type == stage.split(":", 1)[1]]
         client_ids = [UUID(c) for c in arg.split(",") if c]
         with psycopg.connect(url) as conn:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             results = spec.run(conn, schema, client_ids, datetime.now(timezone.utc).replace(microsecond=0))
-            return {"seconds": time.perf_counter() - started, "clients": len(results),
-                    "gate_passed": sum(r.patterns is not None for r in results)}
+            # CPU seconds beside the wall time: on a shared machine the wall time includes waiting for a core.
+            measured = {"seconds": time.perf_counter() - started, "cpu_seconds": round(time.process_time() - cpu_started, 3),
+                        "clients": len(results), "gate_passed": sum(r.patterns is not None for r in results),
+                        "peak_mib": _peak_mib()}  # before sizing the results: that walk allocates too
+            return {**measured, "results_mib": round(_deep_bytes(results) / 2**20, 1)}
     if stage == "store":
         import uuid
 
@@ -107,6 +110,23 @@ def _dbt_breakdown() -> dict:
             "slowest_nodes": {n["unique_id"].split(".")[-1]: round(n.get("execution_time") or 0.0, 1) for n in slowest}}
 
 
+def _deep_bytes(value: object, seen: set[int] | None = None) -> int:
+    """Bytes of Python objects a value holds (dicts, lists, tuples, dataclasses; each object once): what
+    the returned results, kept until the store, add to the detector's peak beside the inputs."""
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return 0
+    seen.add(id(value))
+    size = sys.getsizeof(value)
+    if isinstance(value, dict):
+        size += sum(_deep_bytes(k, seen) + _deep_bytes(v, seen) for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        size += sum(_deep_bytes(v, seen) for v in value)
+    elif hasattr(value, "__dataclass_fields__"):
+        size += sum(_deep_bytes(getattr(value, name), seen) for name in value.__dataclass_fields__)
+    return size
+
+
 def _peak_mib() -> int:
     import resource
 
@@ -114,4 +134,5 @@ def _peak_mib() -> int:
 
 
 if __name__ == "__main__":
-    print(json.dumps({**main(*sys.argv[1:5]), "peak_mib": _peak_mib()}))
+    measured = main(*sys.argv[1:5])
+    print(json.dumps({**measured, "peak_mib": measured.get("peak_mib", _peak_mib())}))

@@ -283,14 +283,23 @@ def sequence_prefixes(paths: pd.DataFrame, max_length: int) -> pd.DataFrame:
     """Per prefix of length 1..max_length: the leads whose path starts with it (they reached that touch
     on it) and the bookings right after its last touch (converted leads whose whole path is the
     prefix). Built from the distinct paths, weighted by their counts."""
-    rows: list[tuple[str, int, int, int]] = []
-    for path, leads, conversions in paths[["channel_path", "leads", "conversions"]].itertuples(index=False):
+    # Summed in a dict keyed (length, prefix) and emitted in key order: the rows and order a grouped sum
+    # sorted by (length, sequence) gives, without a DataFrame row per (path, prefix).
+    totals: dict[tuple[int, str], list[int]] = {}
+    for path, leads, conversions in zip(paths["channel_path"].tolist(), paths["leads"].tolist(),
+                                        paths["conversions"].tolist()):
         channels = str(path).split(PATH_SEPARATOR)
         for length in range(1, min(len(channels), max_length) + 1):
-            booked_here = int(conversions) if length == len(channels) else 0
-            rows.append((PATH_SEPARATOR.join(channels[:length]), length, int(leads), booked_here))
-    frame = pd.DataFrame(rows, columns=["sequence", "length", "leads", "conversions"])
-    return frame.groupby(["length", "sequence"], as_index=False)[["leads", "conversions"]].sum()
+            total = totals.setdefault((length, PATH_SEPARATOR.join(channels[:length])), [0, 0])
+            total[0] += int(leads)
+            total[1] += int(conversions) if length == len(channels) else 0
+    keys = sorted(totals)
+    return pd.DataFrame({
+        "length": np.array([length for length, _ in keys], dtype=np.int64),
+        "sequence": [sequence for _, sequence in keys],
+        "leads": np.array([totals[key][0] for key in keys], dtype=np.int64),
+        "conversions": np.array([totals[key][1] for key in keys], dtype=np.int64),
+    })
 
 
 def winning_sequences(paths: pd.DataFrame, min_sample: int, q_threshold: float, max_length: int, limit: int) -> list[dict[str, Any]]:
@@ -312,6 +321,9 @@ def winning_sequences(paths: pd.DataFrame, min_sample: int, q_threshold: float, 
     ranked_rows["rank"] = np.arange(1, len(ranked_rows) + 1)
     keep = (ranked_rows["rank"] <= limit) | ranked_rows["label"].notna()
     listed = ranked_rows[keep]
+    # Rows as dicts of their cells (json_safe below normalises the scalar types), not iterrows' Series.
+    columns = [str(column) for column in listed.columns]
+    cells = [listed.iloc[:, position].to_numpy(dtype=object) for position in range(listed.shape[1])]
     return [
         json_safe({
             "sequence": str(row["category"]).split(PATH_SEPARATOR),
@@ -332,7 +344,7 @@ def winning_sequences(paths: pd.DataFrame, min_sample: int, q_threshold: float, 
             "label": row["label"],
             "rank": row["rank"],
         })
-        for _, row in listed.iterrows()
+        for row in (dict(zip(columns, values)) for values in zip(*cells))
     ]
 
 

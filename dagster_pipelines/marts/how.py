@@ -8,7 +8,7 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
-from dagster_pipelines.marts import client_filter, empty_like, mart, read_frame, split_by_client, to_numeric
+from dagster_pipelines.marts import client_filter, client_streams, mart, read_frame
 from detectors.how import PATH_COLUMNS, TOUCH_COLUMNS, TRANSITION_COLUMNS, HowInputs
 
 HOW_MARTS = ("fct_how_client_summary", "fct_how_paths", "fct_how_touch_stats", "fct_how_channel_transitions")
@@ -19,29 +19,30 @@ def _columns(names: list[str]) -> sql.Composable:
 
 
 def load_how_inputs(conn: psycopg.Connection, schema: str, client_ids: Sequence[UUID] | None = None) -> Iterator[HowInputs]:
-    """One ``HowInputs`` per client with a touched lead, in client id order."""
+    """One ``HowInputs`` per client with a touched lead, in client id order (streamed: one client's
+    inputs in memory at a time)."""
     where, params = client_filter(client_ids)
     summary = read_frame(conn, sql.SQL(
         "select client_id, leads_with_outcome, conversions from {} where touched_leads > 0 and {} order by client_id"
     ).format(mart(schema, "fct_how_client_summary"), where), params)
-    paths = read_frame(conn, sql.SQL("select client_id, {} from {} where {} order by client_id, channel_path").format(
-        _columns(PATH_COLUMNS), mart(schema, "fct_how_paths"), where), params)
-    touches = read_frame(conn, sql.SQL(
-        "select client_id, {} from {} where {} order by client_id, touch_number, channel, channels_so_far, first_channel, als_tier"
-    ).format(_columns(TOUCH_COLUMNS), mart(schema, "fct_how_touch_stats"), where), params)
-    transitions = read_frame(conn, sql.SQL(
-        "select client_id, {} from {} where {} order by client_id, from_channel, to_channel"
-    ).format(_columns(TRANSITION_COLUMNS), mart(schema, "fct_how_channel_transitions"), where), params)
-    to_numeric(paths, ["touches", "distinct_channels", "leads", "conversions"])
-    to_numeric(touches, ["touch_number", "channels_so_far", "touches", "bookings"])
-    to_numeric(transitions, ["transitions", "bookings"])
-    by_client = [split_by_client(frame) for frame in (paths, touches, transitions)]
-    for row in summary.itertuples(index=False):
-        yield HowInputs(
-            client_id=row.client_id,
-            leads_with_outcome=int(row.leads_with_outcome),
-            conversions=int(row.conversions),
-            paths=by_client[0].get(row.client_id, empty_like(paths)),
-            touch_stats=by_client[1].get(row.client_id, empty_like(touches)),
-            transitions=by_client[2].get(row.client_id, empty_like(transitions)),
-        )
+    with client_streams(conn) as streams:
+        paths = streams.open(sql.SQL("select client_id, {} from {} where {} order by client_id, channel_path").format(
+            _columns(PATH_COLUMNS), mart(schema, "fct_how_paths"), where), params,
+            ["touches", "distinct_channels", "leads", "conversions"])
+        touches = streams.open(sql.SQL(
+            "select client_id, {} from {} where {} order by client_id, touch_number, channel, channels_so_far, first_channel, als_tier"
+        ).format(_columns(TOUCH_COLUMNS), mart(schema, "fct_how_touch_stats"), where), params,
+            ["touch_number", "channels_so_far", "touches", "bookings"])
+        transitions = streams.open(sql.SQL(
+            "select client_id, {} from {} where {} order by client_id, from_channel, to_channel"
+        ).format(_columns(TRANSITION_COLUMNS), mart(schema, "fct_how_channel_transitions"), where), params,
+            ["transitions", "bookings"])
+        for row in summary.itertuples(index=False):
+            yield HowInputs(
+                client_id=row.client_id,
+                leads_with_outcome=int(row.leads_with_outcome),
+                conversions=int(row.conversions),
+                paths=paths.take(row.client_id),
+                touch_stats=touches.take(row.client_id),
+                transitions=transitions.take(row.client_id),
+            )

@@ -10,7 +10,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from dagster_pipelines.marts import client_filter, empty_like, mart, read_frame, split_by_client, to_numeric
+from dagster_pipelines.marts import client_filter, client_streams, mart, read_frame
 from detectors.when import WhenInputs
 
 WHEN_MARTS = ("fct_when_client_summary", "fct_when_touch_hazard", "fct_when_slot_stats", "fct_when_sequence_gaps")
@@ -20,7 +20,8 @@ TIMEZONE_COLUMNS = ("leads_timezone_lead", "leads_timezone_client", "leads_timez
 
 
 def load_when_inputs(conn: psycopg.Connection, schema: str, client_ids: Sequence[UUID] | None = None) -> Iterator[WhenInputs]:
-    """One ``WhenInputs`` per client with a touched lead, in client id order."""
+    """One ``WhenInputs`` per client with a touched lead, in client id order (streamed: one client's
+    inputs in memory at a time)."""
     where, params = client_filter(client_ids)
     summary = read_frame(conn, sql.SQL(
         "select client_id, time_basis, touched_leads, touches, conversions, in_flight, {}, {} from {} "
@@ -28,44 +29,41 @@ def load_when_inputs(conn: psycopg.Connection, schema: str, client_ids: Sequence
     ).format(sql.SQL(", ").join(map(sql.Identifier, TIMING_COLUMNS)),
              sql.SQL(", ").join(map(sql.Identifier, TIMEZONE_COLUMNS)),
              mart(schema, "fct_when_client_summary"), where), params)
-    hazard = read_frame(conn, sql.SQL(
-        "select client_id, touch_number, leads_reached, bookings, censored_after, failed_after, stale_after "
-        "from {} where {} order by client_id, touch_number"
-    ).format(mart(schema, "fct_when_touch_hazard"), where), params)
-    slots = read_frame(conn, sql.SQL(
-        "select client_id, dimension, slot, touch_stratum, touches, bookings from {} where {} "
-        "order by client_id, dimension, slot, touch_stratum"
-    ).format(mart(schema, "fct_when_slot_stats"), where), params)
-    gaps = read_frame(conn, sql.SQL(
-        "select client_id, gap_number, sequences, mean_days, median_days, p25_days, p75_days from {} where {} "
-        "order by client_id, gap_number"
-    ).format(mart(schema, "fct_when_sequence_gaps"), where), params)
-    day_hour = read_frame(conn, sql.SQL(
-        "select client_id, local_day_of_week as day, local_hour as hour, count(*) as touches, "
-        "count(*) filter (where is_converting_touch) as bookings from {} where {} group by 1, 2, 3 order by 1, 2, 3"
-    ).format(mart(schema, "fct_when_touches"), where), params)
-    to_numeric(day_hour, ["day", "hour", "touches", "bookings"])
-    to_numeric(hazard, ["touch_number", "leads_reached", "bookings", "censored_after", "failed_after", "stale_after"])
-    to_numeric(slots, ["slot", "touch_stratum", "touches", "bookings"])
-    to_numeric(gaps, ["gap_number", "sequences", "mean_days", "median_days", "p25_days", "p75_days"])
-    hazard_by, slots_by, gaps_by = split_by_client(hazard), split_by_client(slots), split_by_client(gaps)
-    day_hour_by = split_by_client(day_hour)
-    for row in summary.to_dict("records"):
-        client_id = row["client_id"]
-        yield WhenInputs(
-            client_id=client_id,
-            touched_leads=int(row["touched_leads"]),
-            touches=int(row["touches"]),
-            conversions=int(row["conversions"]),
-            in_flight=int(row["in_flight"]),
-            hazard=hazard_by.get(client_id, empty_like(hazard)),
-            slot_stats=slots_by.get(client_id, empty_like(slots)),
-            gaps=gaps_by.get(client_id, empty_like(gaps)),
-            day_hour=day_hour_by.get(client_id, empty_like(day_hour)),
-            timing={c: None if pd.isna(row[c]) else float(row[c]) for c in TIMING_COLUMNS},
-            timezones={c: _plain(row[c]) for c in TIMEZONE_COLUMNS},
-            time_basis=str(row["time_basis"]),
-        )
+    with client_streams(conn) as streams:
+        hazard = streams.open(sql.SQL(
+            "select client_id, touch_number, leads_reached, bookings, censored_after, failed_after, stale_after "
+            "from {} where {} order by client_id, touch_number"
+        ).format(mart(schema, "fct_when_touch_hazard"), where), params,
+            ["touch_number", "leads_reached", "bookings", "censored_after", "failed_after", "stale_after"])
+        slots = streams.open(sql.SQL(
+            "select client_id, dimension, slot, touch_stratum, touches, bookings from {} where {} "
+            "order by client_id, dimension, slot, touch_stratum"
+        ).format(mart(schema, "fct_when_slot_stats"), where), params, ["slot", "touch_stratum", "touches", "bookings"])
+        gaps = streams.open(sql.SQL(
+            "select client_id, gap_number, sequences, mean_days, median_days, p25_days, p75_days from {} where {} "
+            "order by client_id, gap_number"
+        ).format(mart(schema, "fct_when_sequence_gaps"), where), params,
+            ["gap_number", "sequences", "mean_days", "median_days", "p25_days", "p75_days"])
+        day_hour = streams.open(sql.SQL(
+            "select client_id, local_day_of_week as day, local_hour as hour, count(*) as touches, "
+            "count(*) filter (where is_converting_touch) as bookings from {} where {} group by 1, 2, 3 order by 1, 2, 3"
+        ).format(mart(schema, "fct_when_touches"), where), params, ["day", "hour", "touches", "bookings"])
+        for row in summary.to_dict("records"):
+            client_id = row["client_id"]
+            yield WhenInputs(
+                client_id=client_id,
+                touched_leads=int(row["touched_leads"]),
+                touches=int(row["touches"]),
+                conversions=int(row["conversions"]),
+                in_flight=int(row["in_flight"]),
+                hazard=hazard.take(client_id),
+                slot_stats=slots.take(client_id),
+                gaps=gaps.take(client_id),
+                day_hour=day_hour.take(client_id),
+                timing={c: None if pd.isna(row[c]) else float(row[c]) for c in TIMING_COLUMNS},
+                timezones={c: _plain(row[c]) for c in TIMEZONE_COLUMNS},
+                time_basis=str(row["time_basis"]),
+            )
 
 
 def _plain(value: object) -> object:

@@ -98,3 +98,9 @@ __all__ = [
     "stratified_effects",
     "to_records",
 ]
+
+# The detectors' matrices are tiny: OpenBLAS's thread pool only spin-waits (20x slower fits on a busy
+# machine) and never splits the work, so one thread gives the same numbers faster (stats/_blas.py).
+from detectors.stats._blas import limit_blas_threads  # noqa: E402
+
+limit_blas_threads(1)

@@ -21,6 +21,7 @@ Benjamini–Hochberg
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -78,12 +79,17 @@ def _tests_against_rest(
     use_fisher = testable & (smallest_expected < MIN_EXPECTED_CELL)
     p_values = np.where(testable & ~use_fisher, stats.chi2.sf(pearson, df=1), np.nan)
     for row in np.flatnonzero(use_fisher):
-        table = np.array([[a[row], n1[row] - a[row]], [c[row], n0[row] - c[row]]], dtype=np.int64)
-        p_values[row] = stats.fisher_exact(table).pvalue
+        p_values[row] = _fisher_p_value(int(a[row]), int(n1[row] - a[row]), int(c[row]), int(n0[row] - c[row]))
     methods: list[Literal["fisher", "chi2"] | None] = [
         ("fisher" if fisher else "chi2") if tested else None for fisher, tested in zip(use_fisher, testable)
     ]
     return p_values.reshape(shape), methods
+
+
+@lru_cache(maxsize=1024)  # small tables repeat across families and clients; scipy's test costs ~0.3 ms
+def _fisher_p_value(converted_in: int, other_in: int, converted_out: int, other_out: int) -> float:
+    table = np.array([[converted_in, other_in], [converted_out, other_out]], dtype=np.int64)
+    return float(stats.fisher_exact(table).pvalue)
 
 
 def benjamini_hochberg(p_values: npt.ArrayLike) -> FloatArray:

@@ -57,7 +57,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from detectors.stats._common import FloatArray, FloatOrArray, as_counts, scalar_or_array, two_sided_z
 from detectors.stats.intervals import CONTINUITY_CORRECTION
@@ -90,7 +90,7 @@ def cochran_mantel_haenszel_p_value(
     deviation = abs((conv_in - expected).sum())
     correction = 0.5 if deviation >= 0.5 else 0.0
     statistic = (deviation - correction) ** 2 / variance.sum()
-    return float(stats.chi2.sf(statistic, df=1))
+    return float(special.chdtrc(1.0, statistic))  # = stats.chi2.sf(statistic, 1) without its per-call checks
 
 
 def mantel_haenszel_risk_ratio(
@@ -212,19 +212,19 @@ class StratifiedFamily:
         ``population``, when given, has one row per stratum with ``stratum_col``, ``conversions_col``
         and ``sample_col``, and must contain every category's counts.
         """
-        counts = df.groupby([category_col, stratum_col], sort=False, dropna=False)[
-            [conversions_col, sample_col]
-        ].sum()
-        conversions = counts[conversions_col].unstack(stratum_col, fill_value=0)
-        sample = counts[sample_col].unstack(stratum_col, fill_value=0)
-        strata = sample.columns
+        # Categories and strata in order of first appearance (what groupby(sort=False) + unstack gave),
+        # counts summed into the (category, stratum) matrices by their codes.
+        category_codes, categories = pd.factorize(df[category_col], sort=False, use_na_sentinel=False)
+        stratum_codes, strata = pd.factorize(df[stratum_col], sort=False, use_na_sentinel=False)
+        categories, strata = pd.Index(categories, name=category_col), pd.Index(strata, name=stratum_col)
         if population is not None:
             totals = population.groupby(stratum_col, sort=False, dropna=False)[[conversions_col, sample_col]].sum()
             strata = strata.union(totals.index, sort=False)
-        conversions_matrix, sample_matrix = as_counts(
-            conversions.reindex(columns=strata, fill_value=0).to_numpy(dtype=float),
-            sample.reindex(columns=strata, fill_value=0).to_numpy(dtype=float),
-        )
+        shape = (len(categories), len(strata))
+        conversions_matrix, sample_matrix = np.zeros(shape), np.zeros(shape)
+        np.add.at(conversions_matrix, (category_codes, stratum_codes), df[conversions_col].to_numpy(dtype=float))
+        np.add.at(sample_matrix, (category_codes, stratum_codes), df[sample_col].to_numpy(dtype=float))
+        conversions_matrix, sample_matrix = as_counts(conversions_matrix, sample_matrix)
         if population is None:
             standard_conversions, standard_sample = conversions_matrix.sum(axis=0), sample_matrix.sum(axis=0)
         else:
@@ -236,7 +236,7 @@ class StratifiedFamily:
             if (rest_sample < 0).any() or (rest_conversions < 0).any() or (rest_conversions > rest_sample).any():
                 raise ValueError("the population must contain every category's counts in every stratum")
         return cls(
-            categories=sample.index,
+            categories=categories,
             strata=strata,
             conversions=conversions_matrix,
             sample=sample_matrix,
