@@ -204,6 +204,10 @@ def markdown(results: dict) -> str:
                       "threads) " + ", ".join(f"{k} {v:.0f}" for k, v in dbt["node_seconds"].items())
                       + "; slowest: " + ", ".join(f"{k} {v:.0f} s" for k, v in dbt["slowest_nodes"].items())
                       + ". The rest of the wall time is dbt's start-up and parse."]
+        if dbt.get("node_seconds") and "store" in row["stages"]:
+            from bench.learning_profile import learning_profile_lines
+
+            lines += ["", *learning_profile_lines(row, floor_ratio=TARGET_FLOOR_RATIO, naive_ratio=TARGET_NAIVE_RATIO)]
     for row in results["sizes"]:
         cpu = {t: row["stages"][f"detect:{t}"].get("cpu_seconds") for t in DETECTORS}
         if all(v is not None for v in cpu.values()):
