@@ -69,16 +69,17 @@ def run_dbt(
         env["DBT_LOG_PATH"] = str(target_path / "logs")
     key = parse_state_key(env, args)
     seed_parse_state(target, key, env)
-    result = subprocess.run(
-        [dbt_executable(), *args],
-        cwd=DBT_PROJECT_DIR,
-        env=env,
-        check=True,
-        text=True,
-        capture_output=capture,
-    )
-    keep_parse_state(target, key)
-    return result
+    try:
+        return subprocess.run(
+            [dbt_executable(), *args],
+            cwd=DBT_PROJECT_DIR,
+            env=env,
+            check=True,
+            text=True,
+            capture_output=capture,
+        )
+    finally:
+        keep_parse_state(target, key)  # a failing test leaves a valid state too; dbt checks it on every use
 
 
 def prepare_manifest(url: str | None = None) -> Path:
