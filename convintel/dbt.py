@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -89,8 +89,15 @@ def prepare_manifest(url: str | None = None) -> Path:
     URL (`convintel manifest`), the parse state it leaves is the one every learning run starts from.
     """
     url = url or "postgresql://convintel@127.0.0.1:5432/convintel"
-    run_dbt(["parse", "--quiet"], url)
-    return DBT_PROJECT_DIR / "target" / "manifest.json"
+    target = DBT_PROJECT_DIR / "target"
+    target.mkdir(parents=True, exist_ok=True)
+    # Parsed in a folder of its own (seeded from the kept states), then moved into target/ file by file:
+    # a process loading the manifest meanwhile reads the old one or the new one, never half of one.
+    with tempfile.TemporaryDirectory(prefix="parse-", dir=target) as folder:
+        run_dbt(["parse", "--quiet"], url, target_path=Path(folder))
+        for name in ("manifest.json", PARSE_STATE_FILE):
+            os.replace(Path(folder) / name, target / name)
+    return target / "manifest.json"
 
 
 # -- parse states ------------------------------------------------------------------------------------
@@ -122,11 +129,9 @@ def seed_parse_state(target: Path, key: str, env: Mapping[str, str]) -> bool:
     source = PARSE_STATE_DIR / f"{key}.msgpack"
     if destination.exists() or not source.exists():
         return False
-    data = source.read_bytes()
-    database = env.get("PGDATABASE", "")
     try:
-        data = _retargeted(data, database, env)
-    except _NotRetargetable:
+        data = _retargeted(source.read_bytes(), env.get("PGDATABASE", ""), env)
+    except Exception:  # noqa: BLE001 — an optimisation only: whatever goes wrong, dbt parses fully as before
         return False
     target.mkdir(parents=True, exist_ok=True)
     _write_atomically(destination, data)

@@ -2,10 +2,11 @@
 (``dagster_pipelines.assets.dbt.LEARNING_BUILD_EXCLUDES``) runs here, over the models the last build left.
 
 Which tests run: those whose parents all exist — models with a relation in the dbt schema, seeds, the
-sources (``--indirect-selection cautious`` drops a test with a parent that was not built). Left out:
-unit tests (SQL logic on fixed inputs: the test suite runs them) and the tests that compare a table of the
-last build with a live source or staging view (``mixed_tests``): the sources move on between learning runs,
-so such a test would fail on rows that arrived after the build, not on a fault. The learning build runs no
+sources (``--indirect-selection cautious`` drops a test with a parent that was not built). Left out
+(``left_out_tests``): unit tests and the tests on seeds only (they check the project's own code and files:
+the test suite runs them), and the tests that compare a table of the last build with a live source or
+staging view: the sources move on between learning runs, so such a test would fail on rows that arrived
+after the build, not on a fault. The learning build runs no
 such test either; ``convintel dbt build`` (or the ``dbt_build`` job with ``all_tests``) runs them all.
 
 Each failing or erroring test is a high-severity finding (``dbt_test_failed`` / ``dbt_test_error``): the
@@ -52,17 +53,19 @@ def _kinds(manifest: Mapping[str, Any]) -> dict[str, str]:
     return kinds
 
 
-def mixed_tests(manifest: Mapping[str, Any]) -> list[str]:
-    """Data tests with a parent of the last build (a table) and a live parent (a source or a view)."""
+def left_out_tests(manifest: Mapping[str, Any]) -> list[str]:
+    """Data tests the health job does not run: those with a parent of the last build (a table) and a live
+    parent (a source or a view), and those on seeds only (the seeds are files of the project: their tests
+    change only with the code, and the test suite runs them)."""
     kinds = _kinds(manifest)
-    mixed = []
+    left_out = []
     for node in manifest["nodes"].values():
         if node["resource_type"] != "test":
             continue
         parents = {kinds.get(parent, "") for parent in node["depends_on"]["nodes"]}
-        if parents & _LIVE and parents & _BUILT:
-            mixed.append(node["name"])
-    return sorted(mixed)
+        if (parents & _LIVE and parents & _BUILT) or parents == {"seed"}:
+            left_out.append(node["name"])
+    return sorted(left_out)
 
 
 def built_nodes(conn: psycopg.Connection, manifest: Mapping[str, Any], dbt_schema: str) -> list[str]:
@@ -78,7 +81,7 @@ def run_dbt_tests(url: str, dbt_schema: str, manifest_path: Path = MANIFEST) -> 
     manifest = json.loads(manifest_path.read_text())
     with psycopg.connect(url) as conn:
         built = built_nodes(conn, manifest, dbt_schema)
-    left_out = mixed_tests(manifest)
+    left_out = left_out_tests(manifest)
     args = ["test", "--select", " ".join([*built, "source:*"]), "--indirect-selection", "cautious",
             "--exclude", " ".join(["test_type:unit", *left_out])]
     with tempfile.TemporaryDirectory(prefix="health-dbt-test-", dir=manifest_path.parent) as folder:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -72,12 +73,15 @@ def run_health(
     """Evaluate the rules, the GX suites and the dbt data tests; record the run and its findings; alert on high severity."""
     now = now or datetime.now(timezone.utc)
     run_id = uuid.uuid4()
-    with psycopg.connect(url, autocommit=True) as conn:
-        findings, clients, patterns = evaluate(conn, dbt_schema, now)
-    expectations = run_expectations(url, docs_dir)
-    findings += [failure.as_finding() for failure in expectations.failures]
-    # The dbt data tests the learning build leaves out (dagster_pipelines.assets.dbt.LEARNING_BUILD_EXCLUDES).
-    dbt_tests = run_dbt_tests(url, dbt_schema)
+    # The dbt data tests the learning build leaves out (dagster_pipelines.assets.dbt.LEARNING_BUILD_EXCLUDES):
+    # a dbt process of their own, running while this one applies the rules and the GX suites.
+    with ThreadPoolExecutor(max_workers=1) as background:
+        dbt_run = background.submit(run_dbt_tests, url, dbt_schema)
+        with psycopg.connect(url, autocommit=True) as conn:
+            findings, clients, patterns = evaluate(conn, dbt_schema, now)
+        expectations = run_expectations(url, docs_dir)
+        findings += [failure.as_finding() for failure in expectations.failures]
+        dbt_tests = dbt_run.result()
     findings += dbt_tests.findings
     findings.sort(key=lambda f: (_SEVERITY_ORDER[f.severity], str(f.client_id or ""), f.pattern_type or "", f.rule))
     with psycopg.connect(url, autocommit=True) as conn:
