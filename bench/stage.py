@@ -28,8 +28,7 @@ def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
         import tempfile
         from pathlib import Path
 
-        from convintel.dbt import DBT_PROJECT_DIR, run_dbt
-        from dagster_pipelines.assets.dbt import LEARNING_BUILD_EXCLUDES
+        from convintel.dbt import DBT_PROJECT_DIR, LEARNING_BUILD_EXCLUDES, run_dbt
 
         variables = ["--vars", json.dumps({"as_of": "2026-06-01T00:00:00+00:00"})]
         with tempfile.TemporaryDirectory(prefix="bench-dbt-", dir=DBT_PROJECT_DIR / "target") as folder:

@@ -11,7 +11,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from pydantic import Field
 
 from convintel import settings
-from convintel.dbt import keep_parse_state, parse_state_key, seed_parse_state
+from convintel.dbt import LEARNING_BUILD_EXCLUDES, keep_parse_state, parse_state_key, seed_parse_state
 from dagster_pipelines.dbt_project import dbt_project
 from dagster_pipelines.resources import DatabaseResource
 
@@ -26,21 +26,6 @@ class LayeredTranslator(DagsterDbtTranslator):
 
 # First key of the two-key advisory lock "dbt build into a schema" (second key: the schema's hash).
 DBT_BUILD_LOCK_CLASS = 716_015
-
-# The dbt tests a learning build leaves out. It keeps only the uniqueness tests (`unique`,
-# `unique_combination_of_columns`): a duplicate key in a model the marts group or join on would make the
-# detectors count leads or touches twice and store wrong patterns, and the enforced contracts do not catch
-# it (they declare not-null only). A failing uniqueness test stops the build before the detectors, as before.
-# The rest are data-quality checks whose failure does not make a stored pattern wrong by itself (null
-# checks — the detector marts' contracts refuse nulls anyway —, accepted values and ranges, relationships,
-# the singular invariants between marts): they run in the daily health job (dagster_pipelines/health/dbt_tests.py),
-# which reports failures as findings. Unit tests check SQL logic on fixed inputs: the test suite runs them.
-# A generic test of another name would run in the learning build (the list excludes, it does not select).
-LEARNING_BUILD_EXCLUDES = (
-    "test_type:unit", "test_type:singular", "test_name:not_null", "test_name:accepted_values",
-    "test_name:accepted_range", "test_name:relationships", "test_name:expression_is_true",
-)
-
 
 class DbtBuildConfig(Config):
     all_tests: bool = Field(default=False, description="run every dbt test (data and unit) in the build, "

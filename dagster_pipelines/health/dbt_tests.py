@@ -1,5 +1,5 @@
 """The dbt data tests in the daily health job: every data test the learning build leaves out
-(``dagster_pipelines.assets.dbt.LEARNING_BUILD_EXCLUDES``) runs here, over the models the last build left.
+(``convintel.dbt.LEARNING_BUILD_EXCLUDES``) runs here, over the models the last build left.
 
 Which tests run: those whose parents all exist — models with a relation in the dbt schema, seeds, the
 sources (``--indirect-selection cautious`` drops a test with a parent that was not built). Left out

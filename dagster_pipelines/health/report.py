@@ -73,7 +73,7 @@ def run_health(
     """Evaluate the rules, the GX suites and the dbt data tests; record the run and its findings; alert on high severity."""
     now = now or datetime.now(timezone.utc)
     run_id = uuid.uuid4()
-    # The dbt data tests the learning build leaves out (dagster_pipelines.assets.dbt.LEARNING_BUILD_EXCLUDES):
+    # The dbt data tests the learning build leaves out (convintel.dbt.LEARNING_BUILD_EXCLUDES):
     # a dbt process of their own, running while this one applies the rules and the GX suites.
     with ThreadPoolExecutor(max_workers=1) as background:
         dbt_run = background.submit(run_dbt_tests, url, dbt_schema)
