@@ -116,7 +116,7 @@ def test_a_file_changed_since_the_state_was_kept_is_parsed_again(world, tmp_path
 @pytest.mark.slow
 def test_the_learning_build_runs_the_uniqueness_tests_only(world) -> None:
     listed = dbt_or_fail(["ls", "--resource-type", "test", "--resource-type", "unit_test", "--output", "json",
-                          "--output-keys", "name resource_type test_metadata", "--exclude", *LEARNING_BUILD_EXCLUDES,
+                          "--output-keys", "name resource_type test_metadata", "--exclude", *dbt.LEARNING_BUILD_EXCLUDES,
                           "--vars", DBT_VARS], world["urls"][0], world["targets"][0], SCHEMA)
     tests = [json.loads(line) for line in listed.stdout.splitlines() if line.startswith("{")]
     kinds = {(t["resource_type"], (t.get("test_metadata") or {}).get("name")) for t in tests}
