@@ -1,13 +1,53 @@
-"""Running dbt against a database URL: one place that turns DATABASE_URL into dbt's settings."""
+"""Running dbt against a database URL: one place that turns DATABASE_URL into dbt's settings.
+
+**Parse states.** A dbt invocation re-parses the whole project (8–10 s idle) unless its target folder holds a
+``partial_parse.msgpack`` that dbt accepts: same dbt version, ``--vars``, project files' checksums (changed
+files are re-parsed, so edits are always picked up) and the same *profile hash*, which covers the connection
+settings, database name included. Each invocation gets its own target folder (concurrent builds must not
+share one), so the state is kept between invocations here: ``seed_parse_state`` copies the latest state of
+the same settings into a fresh target folder, ``keep_parse_state`` stores the state an invocation left,
+atomically. The key leaves out the database name: a state parsed against another database of the same
+server, schema and vars is *retargeted* — its ``database``/``relation_name`` fields and profile hash are
+rewritten — because this project's parse does not depend on the database name (no ``target.database`` in
+it; relations are rendered from those fields). Retargeting is refused, and dbt then parses fully as before,
+unless the profile hash recomputed for the state's own database equals the one stored (so the
+recomputation is exactly dbt's) and no other field mentions the old database name.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
+import tempfile
+import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from convintel.settings import DBT_PROJECT_DIR, libpq_env
+
+PARSE_STATE_FILE = "partial_parse.msgpack"
+# Latest parse state per key (see module docstring); git-ignored with the rest of target/.
+PARSE_STATE_DIR = DBT_PROJECT_DIR / "target" / "parse_states"
+# The connection settings dbt's profile hash covers, besides the database name (profiles.yml reads them).
+_PROFILE_SETTINGS = ("PGHOST", "PGPORT", "PGUSER", "DBT_SCHEMA", "PGSSLMODE")
+
+
+# The dbt tests a learning build (the `dbt_models` asset) leaves out. It keeps only the uniqueness tests (`unique`,
+# `unique_combination_of_columns`): a duplicate key in a model the marts group or join on would make the
+# detectors count leads or touches twice and store wrong patterns, and the enforced contracts do not catch
+# it (they declare not-null only). A failing uniqueness test stops the build before the detectors, as before.
+# The rest are data-quality checks whose failure does not make a stored pattern wrong by itself (null
+# checks — the detector marts' contracts refuse nulls anyway —, accepted values and ranges, relationships,
+# the singular invariants between marts): they run in the daily health job (dagster_pipelines/health/dbt_tests.py),
+# which reports failures as findings. Unit tests check SQL logic on fixed inputs: the test suite runs them.
+# A generic test of another name would run in the learning build (the list excludes, it does not select).
+LEARNING_BUILD_EXCLUDES = (
+    "test_type:unit", "test_type:singular", "test_name:not_null", "test_name:accepted_values",
+    "test_name:accepted_range", "test_name:relationships", "test_name:expression_is_true",
+)
 
 
 def dbt_executable() -> str:
@@ -34,27 +74,160 @@ def run_dbt(
 ) -> subprocess.CompletedProcess:
     """Run ``dbt ARGS`` in the project folder against ``url``; raises CalledProcessError on failure.
 
-    ``target_path`` keeps concurrent builds (tests, several databases) from sharing dbt's target/.
+    ``target_path`` keeps concurrent builds (tests, several databases) from sharing dbt's target/; it is
+    seeded with the latest parse state of the same settings and its state is kept afterwards.
     """
     env = dbt_env(url, schema)
+    target = target_path if target_path is not None else DBT_PROJECT_DIR / "target"
     if target_path is not None:
         env["DBT_TARGET_PATH"] = str(target_path)
         env["DBT_LOG_PATH"] = str(target_path / "logs")
-    return subprocess.run(
-        [dbt_executable(), *args],
-        cwd=DBT_PROJECT_DIR,
-        env=env,
-        check=True,
-        text=True,
-        capture_output=capture,
-    )
+    key = parse_state_key(env, args)
+    seed_parse_state(target, key, env)
+    try:
+        return subprocess.run(
+            [dbt_executable(), *args],
+            cwd=DBT_PROJECT_DIR,
+            env=env,
+            check=True,
+            text=True,
+            capture_output=capture,
+        )
+    finally:
+        keep_parse_state(target, key)  # a failing test leaves a valid state too; dbt checks it on every use
 
 
 def prepare_manifest(url: str | None = None) -> Path:
     """`dbt parse`, so @dbt_assets can read target/manifest.json at import time (STACK.md).
 
-    Parsing does not connect; without a URL the profile gets placeholder settings.
+    Parsing does not connect; without a URL the profile gets placeholder settings. With the deployment's
+    URL (`convintel manifest`), the parse state it leaves is the one every learning run starts from.
     """
     url = url or "postgresql://convintel@127.0.0.1:5432/convintel"
-    run_dbt(["parse", "--quiet"], url)
-    return DBT_PROJECT_DIR / "target" / "manifest.json"
+    target = DBT_PROJECT_DIR / "target"
+    target.mkdir(parents=True, exist_ok=True)
+    # Parsed in a folder of its own (seeded from the kept states), then moved into target/ file by file:
+    # a process loading the manifest meanwhile reads the old one or the new one, never half of one.
+    with tempfile.TemporaryDirectory(prefix="parse-", dir=target) as folder:
+        run_dbt(["parse", "--quiet"], url, target_path=Path(folder))
+        for name in ("manifest.json", PARSE_STATE_FILE):
+            os.replace(Path(folder) / name, target / name)
+    return target / "manifest.json"
+
+
+# -- parse states ------------------------------------------------------------------------------------
+
+def _vars_argument(args: Sequence[str]) -> str:
+    """The ``--vars`` value of a dbt command line ('' without one): part of dbt's state check."""
+    for position, arg in enumerate(args):
+        if arg == "--vars" and position + 1 < len(args):
+            return args[position + 1]
+        if arg.startswith("--vars="):
+            return arg.partition("=")[2]
+    return ""
+
+
+def parse_state_key(env: Mapping[str, str], args: Sequence[str] = ()) -> str:
+    """Which parse states are interchangeable (up to the database name): dbt's version, the connection
+    settings of the profile hash without the database, the ``--vars`` of the command line."""
+    from importlib.metadata import version
+
+    parts = [version("dbt-core"), version("dbt-postgres"), *(env.get(name, "") for name in _PROFILE_SETTINGS),
+             _vars_argument(args)]
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:20]
+
+
+def seed_parse_state(target: Path, key: str, env: Mapping[str, str]) -> bool:
+    """Put the latest parse state of ``key`` into ``target`` (retargeted to ``env``'s database when it
+    was parsed against another one) unless ``target`` has one already. True when a state was placed."""
+    destination = target / PARSE_STATE_FILE
+    source = PARSE_STATE_DIR / f"{key}.msgpack"
+    if destination.exists() or not source.exists():
+        return False
+    try:
+        data = _retargeted(source.read_bytes(), env.get("PGDATABASE", ""), env)
+    except Exception:  # noqa: BLE001 — an optimisation only: whatever goes wrong, dbt parses fully as before
+        return False
+    target.mkdir(parents=True, exist_ok=True)
+    _write_atomically(destination, data)
+    return True
+
+
+def keep_parse_state(target: Path, key: str) -> None:
+    """Store the parse state an invocation left in ``target`` as the latest of ``key`` (atomic: a
+    concurrent reader sees the previous state or this one, never a mix)."""
+    state = target / PARSE_STATE_FILE
+    if state.exists():
+        PARSE_STATE_DIR.mkdir(parents=True, exist_ok=True)
+        _write_atomically(PARSE_STATE_DIR / f"{key}.msgpack", state.read_bytes())
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+class _NotRetargetable(Exception):
+    """The state cannot be proven equivalent for the new database: let dbt parse."""
+
+
+def _retargeted(data: bytes, database: str, env: Mapping[str, str]) -> bytes:
+    """The parse state ``data`` for ``database`` (``data`` itself when it was parsed against it)."""
+    import msgpack
+
+    state = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    sections = ("nodes", "sources")
+    old = {node.get("database") for section in sections for node in state.get(section, {}).values()} - {None}
+    if len(old) != 1:
+        raise _NotRetargetable
+    [old_database] = old
+    if old_database == database:
+        return data
+    profile_hash = state.get("state_check", {}).get("profile_hash", {})
+    if not old_database or not database or profile_hash.get("checksum") != _profile_hash(env, old_database):
+        raise _NotRetargetable
+    old_prefix, new_prefix = f'"{old_database}".', f'"{database}".'
+    for section in sections:
+        for node in state[section].values():
+            if node.get("database") == old_database:
+                node["database"] = database
+            relation = node.get("relation_name")
+            if isinstance(relation, str) and relation.startswith(old_prefix):
+                node["relation_name"] = new_prefix + relation[len(old_prefix):]
+    profile_hash["checksum"] = _profile_hash(env, database)
+    if _mentions(state, old_database):
+        raise _NotRetargetable
+    return msgpack.packb(state)
+
+
+def _mentions(value: Any, text: str) -> bool:
+    if isinstance(value, str):
+        return text in value
+    if isinstance(value, dict):
+        return any(_mentions(k, text) or _mentions(v, text) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_mentions(v, text) for v in value)
+    return False
+
+
+def _profile_hash(env: Mapping[str, str], database: str) -> str:
+    """dbt's profile hash (``ManifestLoader.build_manifest_state_check``) of profiles.yml's output rendered
+    with ``env`` and ``database``: sha256 of the sorted connection info, pformat-ted."""
+    import pprint
+
+    import jinja2.nativetypes
+    import yaml
+    from dbt.adapters.postgres.connections import PostgresCredentials
+
+    profiles = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())
+    [profile] = profiles.values()
+    output = dict(profile["outputs"][profile["target"]])
+    values = {**env, "PGDATABASE": database}
+    jinja = jinja2.nativetypes.NativeEnvironment()
+    jinja.filters["as_number"] = lambda value: int(value)
+    context = {"env_var": lambda name, default=None: values.get(name, default)}
+    rendered = {key: jinja.from_string(value).render(context) if isinstance(value, str) else value
+                for key, value in output.items() if key not in ("type", "threads")}
+    credentials = PostgresCredentials.from_dict(PostgresCredentials.translate_aliases(rendered))
+    return hashlib.sha256(pprint.pformat(sorted(credentials.connection_info())).encode()).hexdigest()

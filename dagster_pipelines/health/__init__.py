@@ -7,6 +7,7 @@
 * ``store`` — reading the store under forced row-level security, recording ``pattern_health_runs`` /
   ``pattern_health_findings`` (migration 003);
 * ``alerts`` — high-severity findings to the log and to ``CONVINTEL_ALERT_WEBHOOK_URL``;
+* ``dbt_tests`` — the dbt data tests the learning build leaves out, failures as findings;
 * ``report`` — one health run end to end (``run_health``), used by the ``pattern_health`` asset.
 """
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,6 +15,7 @@ import psycopg
 
 from dagster_pipelines.health import store
 from dagster_pipelines.health.alerts import AlertOutcome, send_alerts
+from dagster_pipelines.health.dbt_tests import DbtTestsOutcome, run_dbt_tests
 from dagster_pipelines.health.expectations import ExpectationsOutcome, run_expectations
 from dagster_pipelines.health.rules import SEVERITIES, Finding, evaluate_rules
 
@@ -29,6 +31,7 @@ class HealthReport:
     patterns_checked: int
     expectations: ExpectationsOutcome
     alert: AlertOutcome | None = None
+    dbt_tests: DbtTestsOutcome | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -67,13 +70,19 @@ def run_health(
     webhook_url: str | None = None,
     log: logging.Logger | None = None,
 ) -> HealthReport:
-    """Evaluate, record the run and its findings, and alert on high severity."""
+    """Evaluate the rules, the GX suites and the dbt data tests; record the run and its findings; alert on high severity."""
     now = now or datetime.now(timezone.utc)
     run_id = uuid.uuid4()
-    with psycopg.connect(url, autocommit=True) as conn:
-        findings, clients, patterns = evaluate(conn, dbt_schema, now)
-    expectations = run_expectations(url, docs_dir)
-    findings += [failure.as_finding() for failure in expectations.failures]
+    # The dbt data tests the learning build leaves out (convintel.dbt.LEARNING_BUILD_EXCLUDES):
+    # a dbt process of their own, running while this one applies the rules and the GX suites.
+    with ThreadPoolExecutor(max_workers=1) as background:
+        dbt_run = background.submit(run_dbt_tests, url, dbt_schema)
+        with psycopg.connect(url, autocommit=True) as conn:
+            findings, clients, patterns = evaluate(conn, dbt_schema, now)
+        expectations = run_expectations(url, docs_dir)
+        findings += [failure.as_finding() for failure in expectations.failures]
+        dbt_tests = dbt_run.result()
+    findings += dbt_tests.findings
     findings.sort(key=lambda f: (_SEVERITY_ORDER[f.severity], str(f.client_id or ""), f.pattern_type or "", f.rule))
     with psycopg.connect(url, autocommit=True) as conn:
         store.record_run(
@@ -84,7 +93,7 @@ def run_health(
             dagster_run_id=dagster_run_id,
         )
     alert = send_alerts(run_id, now, findings, webhook_url=webhook_url, log=log)
-    return HealthReport(run_id, now, findings, clients, patterns, expectations, alert)
+    return HealthReport(run_id, now, findings, clients, patterns, expectations, alert, dbt_tests)
 
 
 def findings_markdown(findings: list[Finding], limit: int = 50) -> str:
