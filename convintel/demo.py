@@ -38,7 +38,7 @@ def run_demo(console: Console, url: str, *, clients: int, leads: int, seed: int)
     from convintel.learn import print_summary, run_learning
 
     log_path = settings.STATE_DIR / "logs" / "demo-learning.log"
-    with console.status("3. learning through Dagster: dbt build (seeds, models, tests), detectors, pattern store..."):
+    with console.status("3. learning through Dagster: dbt build (seeds, models, uniqueness tests), detectors, pattern store..."):
         result = run_learning(url, log_path=log_path)
     console.print(f"[bold]3. learning[/bold] Dagster run {result.run_id}: "
                   f"{'success' if result.success else 'FAILED'} (log: {log_path})")
