@@ -50,6 +50,15 @@ LEARNING_BUILD_EXCLUDES = (
 )
 
 
+def runs_in_learning_build(test_node: Mapping[str, Any]) -> bool:
+    """Whether a dbt test node (manifest.json) is among the tests a learning build runs: a generic test
+    whose name ``LEARNING_BUILD_EXCLUDES`` does not exclude (singular and unit tests never are)."""
+    excluded = {selector.removeprefix("test_name:") for selector in LEARNING_BUILD_EXCLUDES
+                if selector.startswith("test_name:")}
+    name = (test_node.get("test_metadata") or {}).get("name")
+    return name is not None and name not in excluded
+
+
 def dbt_executable() -> str:
     """The dbt of this environment (the venv's), whether or not its bin/ is on PATH."""
     beside = Path(sys.prefix) / "bin" / "dbt"

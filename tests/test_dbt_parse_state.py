@@ -121,6 +121,14 @@ def test_the_learning_build_runs_the_uniqueness_tests_only(world) -> None:
     tests = [json.loads(line) for line in listed.stdout.splitlines() if line.startswith("{")]
     kinds = {(t["resource_type"], (t.get("test_metadata") or {}).get("name")) for t in tests}
     assert kinds == {("test", "unique"), ("test", "unique_combination_of_columns")} and len(tests) >= 50
+    # Exactly those gate the steps after the build; the others are Dagster checks that never block (a
+    # blocking check left unrun would be waited for, and logged, in every learning run).
+    from dagster_pipelines.assets.dbt import dbt_models
+
+    blocking = {spec.name for spec in dbt_models.check_specs if spec.blocking}
+    # (Tests on sources are not Dagster checks: dagster-dbt's enable_source_tests_as_checks is off.)
+    assert blocking == {t["name"] for t in tests if t["resource_type"] == "test" and not t["name"].startswith("source_")}
+    assert len(list(dbt_models.check_specs)) > len(blocking)
 
 
 @pytest.mark.slow

@@ -11,7 +11,8 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from pydantic import Field
 
 from convintel import settings
-from convintel.dbt import LEARNING_BUILD_EXCLUDES, keep_parse_state, parse_state_key, seed_parse_state
+from convintel.dbt import (LEARNING_BUILD_EXCLUDES, keep_parse_state, parse_state_key, runs_in_learning_build,
+                           seed_parse_state)
 from dagster_pipelines.dbt_project import dbt_project
 from dagster_pipelines.resources import DatabaseResource
 
@@ -22,6 +23,14 @@ class LayeredTranslator(DagsterDbtTranslator):
             return "dbt_seeds"
         fqn = dbt_resource_props.get("fqn", [])
         return f"dbt_{fqn[1]}" if len(fqn) > 2 else "dbt"
+
+    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
+        """Only the tests a learning build runs (the uniqueness tests) gate the steps after it; the others
+        run in the health job, so here they are checks that never block (and are not waited for)."""
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or runs_in_learning_build(manifest["nodes"].get(unique_id, {})):
+            return spec
+        return spec._replace(blocking=False)
 
 
 # First key of the two-key advisory lock "dbt build into a schema" (second key: the schema's hash).
