@@ -20,8 +20,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api import engines, runs, scopes
-from api.cache import (GZIP_MIN_BYTES, CachedPatterns, PatternCache, accepts_gzip, etag_of, gzip_variant, if_none_match,
-                       representation_headers)
+from api.cache import (CachedPatterns, PatternCache, accepts_gzip, etag_of, if_none_match, representation_headers,
+                       representation_of)
 from api.db import ConnectionPool, scope_to
 from api.fast_path import PatternFastPath
 from api.keys import ApiKey, KeyCache
@@ -111,7 +111,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.pool, app.state.cache, app.state.settings = pool, cache, settings
-    app.state.listener = listener
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(PatternFastPath, cache=cache, keys=keys_seen)   # outermost: before any framework work
 
@@ -243,10 +242,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         blocks = build_context(json.loads(cached.body)["patterns"], consumers)
         body = json.dumps({"client_id": str(client_id), "consumers": {c: b.as_dict() for c, b in blocks.items()}},
                           separators=(",", ":"), ensure_ascii=False).encode()
-        etag = etag_of((cached.etag, "context", consumers))
-        if accepts_gzip(request.headers.get("accept-encoding")) and len(body) >= GZIP_MIN_BYTES:
-            return conditional(request, *gzip_variant(etag, body), is_gzip=True)
-        return conditional(request, etag, body)
+        use_gzip = accepts_gzip(request.headers.get("accept-encoding"))
+        return conditional(request, *representation_of(etag_of((cached.etag, "context", consumers)), body, use_gzip))
 
     @app.get("/patterns/{client_id}/{pattern_type}", response_model=OnePattern, tags=["patterns"],
              responses={304: {"description": "not modified (If-None-Match)"},

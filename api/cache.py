@@ -69,12 +69,13 @@ class CachedPatterns:
             etag, body = one
         else:
             return None
-        if not use_gzip or len(body) < GZIP_MIN_BYTES:
-            return etag, body, False
+        return representation_of(etag, body, use_gzip, compressed=lambda: self._gzip(pattern_type, etag, body))
+
+    def _gzip(self, pattern_type: str | None, etag: str, body: bytes) -> tuple[str, bytes]:
         variant = self._gzipped.get(pattern_type)
         if variant is None:   # two threads may both compress once; either result is the same bytes
             variant = self._gzipped[pattern_type] = gzip_variant(etag, body)
-        return (*variant, True)
+        return variant
 
     def entry(self, pattern_type: str) -> dict[str, Any] | None:
         """One served type as parsed JSON (``patterns``, ``sample_size``, ``confidence``, ``computed_at``,
@@ -99,7 +100,6 @@ class PatternCache:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
-        self.memory_hits = 0
 
     def get(self, client_id: UUID, version: Version) -> CachedPatterns | None:
         with self._lock:
@@ -146,7 +146,6 @@ class PatternCache:
             cached = self._items[client_id]
             if self._wall_clock() >= cached.expires_at:
                 return None
-            self.memory_hits += 1
             return cached
 
     def changed(self, client_id: UUID | None) -> None:
@@ -173,6 +172,15 @@ class PatternCache:
 def gzip_variant(etag: str, body: bytes) -> tuple[str, bytes]:
     """The gzip representation of (etag, body): its own ETag, deterministic bytes (no timestamp)."""
     return etag[:-1] + '-gzip"', gzip.compress(body, compresslevel=6, mtime=0)
+
+
+def representation_of(etag: str, body: bytes, use_gzip: bool,
+                      compressed: Callable[[], tuple[str, bytes]] | None = None) -> tuple[str, bytes, bool]:
+    """The one rule for what is sent: (ETag, body, is gzip) — gzip only when the client accepts it and
+    the body is at least GZIP_MIN_BYTES; ``compressed`` supplies a kept gzip variant (default: compress now)."""
+    if not use_gzip or len(body) < GZIP_MIN_BYTES:
+        return etag, body, False
+    return (*(compressed() if compressed else gzip_variant(etag, body)), True)
 
 
 def accepts_gzip(header: str | None) -> bool:

@@ -31,7 +31,6 @@ class ChangeListener:
         self._retry_seconds = retry_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.backend_pid: int | None = None   # the listening session (tests terminate it)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="convintel-served-listener", daemon=True)
@@ -52,14 +51,12 @@ class ChangeListener:
                                 "reconnecting in %.0f s", str(exc).strip() or type(exc).__name__, self._retry_seconds)
             finally:
                 self._cache.set_listening(False)
-                self.backend_pid = None
             self._stop.wait(self._retry_seconds)
 
     def _listen(self) -> None:
         with psycopg.connect(self._url, autocommit=True, keepalives=1, keepalives_idle=10,
                              keepalives_interval=5, keepalives_count=3) as conn:
             conn.execute(f"listen {CHANNEL}")
-            self.backend_pid = conn.info.backend_pid
             self._cache.set_listening(True)
             self._on_keys_changed()   # a key revoked while nobody listened must not stay cached
             while not self._stop.is_set():
