@@ -142,7 +142,9 @@ def test_the_health_job_dbt_step_reports_a_broken_rule_as_a_finding(world) -> No
     outcome = run_dbt_tests(url, SCHEMA)
     failed = {(f.rule, f.severity, f.details["test"], f.details["failures"]) for f in outcome.findings}
     assert failed == {("dbt_test_failed", "high", "accepted_values_int_lead_outcomes_outcome__converted__failed__stale__in_flight", 1)}
-    assert outcome.evaluated > 200 and outcome.failed == 1
+    assert outcome.evaluated > 150 and outcome.failed == 1   # 194 with this project's tests
     assert outcome.left_out == left_out_tests(json.loads(MANIFEST.read_text()))
     assert "assert_exclusions_account_for_every_activity" in outcome.left_out  # a table against the live sources
     assert "accepted_values_lead_statuses_status_class__open__converted__failed" in outcome.left_out  # a seed's column
+    # The uniqueness tests ran in the learning build on these tables: not run twice.
+    assert "unique_int_lead_outcomes_lead_id" in outcome.left_out
