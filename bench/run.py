@@ -45,6 +45,25 @@ def _stage(stage: str, url: str, arg: str = "") -> dict:
     return measured
 
 
+def learning_seconds(stages: dict) -> float:
+    """A learning run's time from its stages: the dbt build, every detector, the store."""
+    return stages["dbt_build"]["seconds"] + sum(stages[f"detect:{d}"]["seconds"] for d in DETECTORS) \
+        + stages["store"]["seconds"]
+
+
+def weekly_rerun(url: str) -> dict:
+    """The weekly learning run after the cold one: a week of new activity (bench.stage ADD_WEEK_SQL), then
+    the same stages as of a week later, on the database the cold run built."""
+    from bench.stage import AS_OF, WEEK
+
+    added = _stage("add_week", url)
+    stages = {"dbt_build": _stage("dbt", url, (AS_OF + WEEK).isoformat())}
+    for stage in (*(f"detect:{d}" for d in DETECTORS), "store"):
+        stages[stage] = _stage(stage, url)
+    return {"activities_added": added["activities_added"], "stages": stages,
+            "learning_seconds": round(learning_seconds(stages), 2)}
+
+
 def _data_sizes(url: str) -> dict:
     """Total rows and the largest client's rows (by activities) of the synthesised world."""
     import psycopg
@@ -58,7 +77,8 @@ def _data_sizes(url: str) -> dict:
             "largest_client_activities": activities, "largest_client_leads": leads}
 
 
-def bench_size(server_url: str, leads: int, clients: int, seed: int, *, naive_limit: float, api_seconds: int) -> dict:
+def bench_size(server_url: str, leads: int, clients: int, seed: int, *, naive_limit: float, api_seconds: int,
+               rerun: bool = True) -> dict:
     from convintel.db import create_database, drop_database
     from convintel.migrate import migrate
 
@@ -73,8 +93,7 @@ def bench_size(server_url: str, leads: int, clients: int, seed: int, *, naive_li
         stages["dbt_build"] = _stage("dbt", url)
         for stage in ("floor", *(f"detect:{d}" for d in DETECTORS), "store"):
             stages[stage] = _stage(stage, url)
-        learning = stages["dbt_build"]["seconds"] + sum(stages[f"detect:{d}"]["seconds"] for d in DETECTORS) \
-            + stages["store"]["seconds"]
+        learning = learning_seconds(stages)
         row["learning_seconds"] = round(learning, 2)
         row["floor_seconds"] = stages["floor"]["seconds"]
         row["learning_over_floor"] = round(learning / stages["floor"]["seconds"], 1) if stages["floor"]["seconds"] else None
@@ -93,6 +112,8 @@ def bench_size(server_url: str, leads: int, clients: int, seed: int, *, naive_li
             naive = _stage("naive", url, str(naive_limit))
             row["naive"] = naive
             row["naive_over_learning"] = round(naive["seconds"] / learning, 1) if naive["finished"] else None
+        if rerun:
+            row["rerun"] = weekly_rerun(url)
         if api_seconds > 0:
             from bench.load import api_load
 
@@ -181,6 +202,27 @@ def targets(results: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
+def rerun_lines(sizes: list[dict]) -> list[str]:
+    """The weekly re-run's table: its stages beside the cold run's learning time and the floor."""
+    rows = [r for r in sizes if "rerun" in r]
+    if not rows:
+        return []
+    lines = ["", "## Weekly re-run (a week of new activity added, learned as of a week later on the database the cold "
+             "run built; the targets above are checked on the cold run)", "",
+             "| leads | activities added | dbt s | who s | what s | when s | how s | store s | learning s | cold learning s "
+             "| re-run / cold | re-run / floor | slowest dbt nodes |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        rerun, s = row["rerun"], row["rerun"]["stages"]
+        slowest = ", ".join(f"{k} {v:.0f} s" for k, v in s["dbt_build"].get("slowest_nodes", {}).items()) or "-"
+        lines.append(
+            f"| {row['leads']:,} | {rerun['activities_added']:,} | {s['dbt_build']['seconds']} | "
+            + " | ".join(str(s[f"detect:{t}"]["seconds"]) for t in DETECTORS)
+            + f" | {s['store']['seconds']} | {rerun['learning_seconds']} | {row['learning_seconds']} | "
+            f"{rerun['learning_seconds'] / row['learning_seconds']:.2f} | "
+            f"{rerun['learning_seconds'] / row['floor_seconds']:.1f} | {slowest} |")
+    return lines
+
+
 def markdown(results: dict) -> str:
     lines = [f"# Benchmark {results['started_at']} ({results['machine']})", "",
              "## Stages (seconds; each stage in its own process)", "",
@@ -197,6 +239,7 @@ def markdown(results: dict) -> str:
             + " | ".join(str(s[f"detect:{t}"]["seconds"]) for t in DETECTORS)
             + f" | {s['store']['seconds']} | {row['learning_seconds']} | {row['floor_seconds']:.3f} | {row['learning_over_floor']} | "
             f"{naive_s} | {row.get('naive_over_learning') or '-'} | {s['dbt_build']['peak_mib']} |")
+    lines += rerun_lines(results["sizes"])
     for row in results["sizes"]:
         dbt = row["stages"]["dbt_build"]
         if dbt.get("node_seconds"):
@@ -273,6 +316,7 @@ def main() -> None:
     parser.add_argument("--naive-limit", type=float, default=1200, help="seconds before the naive run is stopped (0: skip)")
     parser.add_argument("--naive-max-leads", type=int, default=1_000_000, help="no naive run above this many leads")
     parser.add_argument("--api-seconds", type=int, default=10, help="seconds per API load run on the first size (0: skip)")
+    parser.add_argument("--no-rerun", action="store_true", help="skip the weekly re-run after a week of new activity")
     parser.add_argument("--markdown", default="latest.md", help="name of the markdown table in bench/results/")
     args = parser.parse_args()
     server_url = settings.database_url()
@@ -285,7 +329,7 @@ def main() -> None:
         results["sizes"].append(bench_size(
             server_url, leads, clients, args.seed,
             naive_limit=args.naive_limit if leads <= args.naive_max_leads else 0,
-            api_seconds=args.api_seconds if index == 0 else 0))
+            api_seconds=args.api_seconds if index == 0 else 0, rerun=not args.no_rerun))
         print(json.dumps({k: v for k, v in results["sizes"][-1].items() if k != "api"}), flush=True)
     if args.markov_journeys:
         from detectors.markov import time_markov_attribution

@@ -8,7 +8,28 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+
+# The synthetic worlds' "now": the cold build learns as of it; the weekly re-run a week later.
+AS_OF = datetime(2026, 6, 1, tzinfo=timezone.utc)
+WEEK = timedelta(days=7)
+
+# A week of new activity for the re-run: the last week's activities of the leads still in play (not
+# terminal), repeated a week later under new ids. Bookings are left out: the insert trigger would move
+# booking times of leads that are not converted.
+ADD_WEEK_SQL = """
+insert into activities (id, client_id, campaign_id, lead_id, channel, action, sequence_step, subject,
+                        content_preview, metadata, created_at, content_snapshot)
+select gen_random_uuid(), a.client_id, a.campaign_id, a.lead_id, a.channel, a.action, a.sequence_step, a.subject,
+       a.content_preview, a.metadata, a.created_at + %(week)s, a.content_snapshot
+from activities as a
+inner join leads as l
+    on l.id = a.lead_id
+where a.created_at >= %(as_of)s - %(week)s
+  and a.created_at < %(as_of)s
+  and l.status not in ('converted', 'unsubscribed', 'bounced', 'not_interested', 'dead')
+  and a.action is distinct from 'meeting_booked'
+"""
 
 
 def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
@@ -19,7 +40,7 @@ def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
 
         leads, clients, seed = (int(x) for x in arg.split(":"))
         started = time.perf_counter()
-        summary = generate(url, clients=clients, leads=leads, seed=seed, as_of=datetime(2026, 6, 1, tzinfo=timezone.utc))
+        summary = generate(url, clients=clients, leads=leads, seed=seed, as_of=AS_OF)
         return {"seconds": time.perf_counter() - started, "touches": summary.outbound_touches}
     if stage == "dbt":
         # The learning run's build (its test selection) in its own target folder, after an untimed `dbt parse`
@@ -30,7 +51,8 @@ def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
 
         from convintel.dbt import DBT_PROJECT_DIR, LEARNING_BUILD_EXCLUDES, run_dbt
 
-        variables = ["--vars", json.dumps({"as_of": "2026-06-01T00:00:00+00:00"})]
+        # ARG: the build's as_of (ISO); default the world's.
+        variables = ["--vars", json.dumps({"as_of": arg or AS_OF.isoformat()})]
         with tempfile.TemporaryDirectory(prefix="bench-dbt-", dir=DBT_PROJECT_DIR / "target") as folder:
             started = time.perf_counter()
             run_dbt(["parse", "--quiet", *variables], url, schema=schema, capture=True, target_path=Path(folder) / "parse")
@@ -39,6 +61,13 @@ def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
                     capture=True, target_path=Path(folder) / "build")
             return {"seconds": time.perf_counter() - prepared, "parse_prepared_seconds": round(prepared - started, 2),
                     **_dbt_breakdown(Path(folder) / "build")}
+    if stage == "add_week":
+        # A week of new activity after the world's as_of (ADD_WEEK_SQL), for the weekly re-run.
+        with psycopg.connect(url) as conn:
+            started = time.perf_counter()
+            added = conn.execute(ADD_WEEK_SQL, {"as_of": AS_OF, "week": WEEK}).rowcount
+            conn.execute("analyze activities")
+            return {"seconds": time.perf_counter() - started, "activities_added": added}
     if stage == "floor":
         # The floor: one grouped scan of activities — what any learning run must at least read.
         with psycopg.connect(url) as conn:
@@ -94,7 +123,7 @@ def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
         limit = float(arg)
         started = time.perf_counter()
         try:
-            naive = run_naive(url, datetime(2026, 6, 1, tzinfo=timezone.utc), time_limit=limit)
+            naive = run_naive(url, AS_OF, time_limit=limit)
         except NaiveTimeout:
             return {"seconds": time.perf_counter() - started, "finished": False, "limit_seconds": limit}
         return {"seconds": naive.seconds, "finished": True, "clients": naive.clients, "leads_read": naive.leads_read,
