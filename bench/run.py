@@ -25,6 +25,7 @@ from convintel import settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCHEMA = "analytics"
+E2E_SCHEMA = "analytics_e2e"  # the end-to-end run's own dbt schema: its build is cold too
 DETECTORS = ("who", "what", "when", "how")
 TARGET_FLOOR_RATIO = 10.0
 TARGET_NAIVE_RATIO = 5.0
@@ -78,7 +79,7 @@ def _data_sizes(url: str) -> dict:
 
 
 def bench_size(server_url: str, leads: int, clients: int, seed: int, *, naive_limit: float, api_seconds: int,
-               rerun: bool = True) -> dict:
+               rerun: bool = True, end_to_end: bool = True) -> dict:
     from convintel.db import create_database, drop_database
     from convintel.migrate import migrate
 
@@ -95,8 +96,13 @@ def bench_size(server_url: str, leads: int, clients: int, seed: int, *, naive_li
             stages[stage] = _stage(stage, url)
         learning = learning_seconds(stages)
         row["learning_seconds"] = round(learning, 2)
+        if end_to_end:
+            stages["learn_e2e"] = _stage("learn", url, E2E_SCHEMA)
+            row["end_to_end_seconds"] = stages["learn_e2e"]["seconds"]
         row["floor_seconds"] = stages["floor"]["seconds"]
         row["learning_over_floor"] = round(learning / stages["floor"]["seconds"], 1) if stages["floor"]["seconds"] else None
+        if "end_to_end_seconds" in row and stages["floor"]["seconds"]:
+            row["end_to_end_over_floor"] = round(row["end_to_end_seconds"] / stages["floor"]["seconds"], 1)
         # Memory: the detectors' processes hold the imports (baseline) plus their data; one shard holding
         # only the largest client shows what a sharded run's step needs.
         baseline = _stage("baseline", url)
@@ -152,10 +158,14 @@ def targets(results: dict) -> list[tuple[str, str, str]]:
     sizes = results["sizes"]
     rows = []
     big = [r for r in sizes if r["leads"] >= TARGET_FLOOR_SIZE]
-    measured = "; ".join(f"{r['leads']:,} leads: {r['learning_over_floor']}×" for r in sizes)
-    rows.append((f"learning ≤ {TARGET_FLOOR_RATIO:g}× the grouped-scan floor at 1M leads", measured + (
+    # Checked on the end-to-end Dagster run where it was measured, else on the sum of the stages.
+    floor_ratio = lambda r: r.get("end_to_end_over_floor") or r["learning_over_floor"]  # noqa: E731
+    measured = "; ".join(f"{r['leads']:,} leads: {r['learning_over_floor']}×"
+                         + (f" (end to end {r['end_to_end_over_floor']}×)" if r.get("end_to_end_over_floor") else "")
+                         for r in sizes)
+    rows.append((f"learning end to end ≤ {TARGET_FLOOR_RATIO:g}× the grouped-scan floor at 1M leads", measured + (
         "" if big else " (1M leads not run here)"),
-        _status(all(r["learning_over_floor"] <= TARGET_FLOOR_RATIO for r in big) if big else None)))
+        _status(all(floor_ratio(r) <= TARGET_FLOOR_RATIO for r in big) if big else None)))
     naive_rows = [r for r in sizes if "naive" in r]
     if naive_rows:
         parts, ok = [], True
@@ -227,8 +237,8 @@ def markdown(results: dict) -> str:
     lines = [f"# Benchmark {results['started_at']} ({results['machine']})", "",
              "## Stages (seconds; each stage in its own process)", "",
              "| leads | clients | touches | synth s | dbt s | who s | what s | when s | how s | store s | learning s "
-             "| floor s | learning / floor | naive s | naive / learning | dbt peak MiB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| end to end s | floor s | learning / floor | naive s | naive / learning | dbt peak MiB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in results["sizes"]:
         s = row["stages"]
         naive = row.get("naive")
@@ -237,7 +247,8 @@ def markdown(results: dict) -> str:
         lines.append(
             f"| {row['leads']:,} | {row['clients']} | {row['touches']:,} | {s['synth_load']['seconds']} | {s['dbt_build']['seconds']} | "
             + " | ".join(str(s[f"detect:{t}"]["seconds"]) for t in DETECTORS)
-            + f" | {s['store']['seconds']} | {row['learning_seconds']} | {row['floor_seconds']:.3f} | {row['learning_over_floor']} | "
+            + f" | {s['store']['seconds']} | {row['learning_seconds']} | {row.get('end_to_end_seconds', '-')} | "
+            f"{row['floor_seconds']:.3f} | {row['learning_over_floor']} | "
             f"{naive_s} | {row.get('naive_over_learning') or '-'} | {s['dbt_build']['peak_mib']} |")
     lines += rerun_lines(results["sizes"])
     for row in results["sizes"]:
@@ -316,6 +327,7 @@ def main() -> None:
     parser.add_argument("--naive-limit", type=float, default=1200, help="seconds before the naive run is stopped (0: skip)")
     parser.add_argument("--naive-max-leads", type=int, default=1_000_000, help="no naive run above this many leads")
     parser.add_argument("--api-seconds", type=int, default=10, help="seconds per API load run on the first size (0: skip)")
+    parser.add_argument("--no-end-to-end", action="store_true", help="skip the end-to-end Dagster learning run")
     parser.add_argument("--no-rerun", action="store_true", help="skip the weekly re-run after a week of new activity")
     parser.add_argument("--markdown", default="latest.md", help="name of the markdown table in bench/results/")
     args = parser.parse_args()
@@ -329,7 +341,8 @@ def main() -> None:
         results["sizes"].append(bench_size(
             server_url, leads, clients, args.seed,
             naive_limit=args.naive_limit if leads <= args.naive_max_leads else 0,
-            api_seconds=args.api_seconds if index == 0 else 0, rerun=not args.no_rerun))
+            api_seconds=args.api_seconds if index == 0 else 0, rerun=not args.no_rerun,
+            end_to_end=not args.no_end_to_end))
         print(json.dumps({k: v for k, v in results["sizes"][-1].items() if k != "api"}), flush=True)
     if args.markov_journeys:
         from detectors.markov import time_markov_attribution

@@ -61,6 +61,26 @@ def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
                     capture=True, target_path=Path(folder) / "build")
             return {"seconds": time.perf_counter() - prepared, "parse_prepared_seconds": round(prepared - started, 2),
                     **_dbt_breakdown(Path(folder) / "build")}
+    if stage == "learn":
+        # The learning run end to end as `convintel learn` runs it — a Dagster run in process: manifest,
+        # dbt build, agency patterns, detectors, store, client KPIs — into a dbt schema of its own (ARG), so
+        # its build is cold. First, untimed, a parse with the run's settings: a deployment's runs start
+        # from the parse state its previous runs left (convintel.dbt).
+        import tempfile
+        from pathlib import Path
+
+        from convintel.dbt import DBT_PROJECT_DIR, run_dbt
+        from convintel.learn import run_learning
+
+        with tempfile.TemporaryDirectory(prefix="bench-dbt-", dir=DBT_PROJECT_DIR / "target") as folder:
+            run_dbt(["parse", "--quiet", "--vars", json.dumps({"as_of": AS_OF.isoformat()})], url, schema=arg,
+                    capture=True, target_path=Path(folder))
+            started = time.perf_counter()
+            result = run_learning(url, dbt_schema=arg, as_of=AS_OF, log_path=Path(folder) / "learning.log")
+            seconds = time.perf_counter() - started
+            if not result.success:
+                raise SystemExit(f"the learning run failed:\n{(Path(folder) / 'learning.log').read_text()[-4000:]}")
+        return {"seconds": seconds, "peak_mib": _peak_mib()}
     if stage == "add_week":
         # A week of new activity after the world's as_of (ADD_WEEK_SQL), for the weekly re-run.
         with psycopg.connect(url) as conn:

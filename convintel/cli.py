@@ -188,9 +188,12 @@ def dbt(ctx: typer.Context) -> None:
 @app.command()
 def learn(
     client: Annotated[Optional[list[str]], typer.Option("--client", help="a client id; repeat for several (default: all)")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="learn as of this instant (ISO timestamp; without an "
+                                                                 "offset: UTC; default: now), e.g. to re-learn a past week")] = None,
 ) -> None:
     """Build the dbt models, run the detectors and store each client's patterns (a Dagster run)."""
     import uuid
+    from datetime import datetime, timezone
 
     from convintel.learn import print_summary, run_learning
 
@@ -199,9 +202,16 @@ def learn(
     except ValueError as exc:
         console.print(f"[red]--client must be a client id (UUID): {exc}[/red]")
         raise typer.Exit(2) from exc
+    try:
+        instant = datetime.fromisoformat(as_of) if as_of else None
+    except ValueError as exc:
+        console.print(f"[red]--as-of must be an ISO timestamp such as 2026-06-01T00:00:00+00:00: {exc}[/red]")
+        raise typer.Exit(2) from exc
+    if instant is not None and instant.tzinfo is None:
+        instant = instant.replace(tzinfo=timezone.utc)
     url = _url()
     with console.status("learning: dbt build, detectors, pattern store..."):
-        result = run_learning(url, client_ids)
+        result = run_learning(url, client_ids, as_of=instant)
     if not result.success:
         console.print(f"[red]learning run {result.run_id} failed[/red]; log: {settings.STATE_DIR / 'logs' / 'learning.log'}")
         raise typer.Exit(1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from uuid import UUID
 
@@ -14,8 +15,10 @@ from rich.console import Console
 from convintel import settings
 
 
-def run_learning(url: str, client_ids: Sequence[UUID] = (), *, log_path: Path | None = None, dbt_schema: str | None = None):
-    """Materialise the learning path; the run's log goes to ``log_path`` (its events to the instance)."""
+def run_learning(url: str, client_ids: Sequence[UUID] = (), *, log_path: Path | None = None, dbt_schema: str | None = None,
+                 as_of: datetime | None = None):
+    """Materialise the learning path; the run's log goes to ``log_path`` (its events to the instance).
+    ``as_of``: the instant the models learn as of (default: the start of the dbt build)."""
     settings.ensure_dagster_home()
     from dagster import DagsterInstance, materialize
 
@@ -31,7 +34,9 @@ def run_learning(url: str, client_ids: Sequence[UUID] = (), *, log_path: Path | 
     from dagster_pipelines.assets.patterns import DETECTOR_ASSETS, conversion_patterns
     from dagster_pipelines.resources import build_resources
 
-    run_config = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}  # the full log is in the UI
+    run_config: dict = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}  # the full log is in the UI
+    if as_of is not None:
+        run_config["ops"] = {"dbt_models": {"config": {"as_of": as_of.isoformat()}}}
     with log_path.open("a") as log, contextlib.redirect_stdout(log):
         return materialize(
             [dbt_models, *DETECTOR_ASSETS, conversion_patterns, client_kpis],

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -27,15 +28,18 @@ def dbt_or_fail(args: list[str], url: str, target: Path, schema: str = "analytic
         pytest.fail(f"dbt {' '.join(args)} failed:\n{exc.stdout}\n{exc.stderr}")
 
 
-def learn_all(url: str, **scope):
-    """A learning run (dbt build, every detector, the store) through Dagster, in process; must succeed."""
+def learn_all(url: str, as_of: datetime | None = None, **scope):
+    """A learning run (dbt build, every detector, the store) through Dagster, in process; must succeed.
+    ``as_of``: the dbt build's analysis instant (default: the start of the build)."""
     from dagster import materialize
 
     from dagster_pipelines.assets.dbt import dbt_models
     from dagster_pipelines.assets.patterns import DETECTOR_ASSETS, conversion_patterns
     from dagster_pipelines.resources import build_resources
 
-    result = materialize([dbt_models, *DETECTOR_ASSETS, conversion_patterns], resources=build_resources(url, "analytics", **scope))
+    run_config = {"ops": {"dbt_models": {"config": {"as_of": as_of.isoformat()}}}} if as_of else None
+    result = materialize([dbt_models, *DETECTOR_ASSETS, conversion_patterns], resources=build_resources(url, "analytics", **scope),
+                         run_config=run_config)
     assert result.success
     return result
 

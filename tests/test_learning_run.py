@@ -4,7 +4,7 @@ The assertions on stored rows and history follow the WHO pattern; the run includ
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
@@ -54,11 +54,15 @@ def test_learning_stores_who_patterns_reruns_identically_and_keeps_patterns_behi
     detector_metadata = run_metadata(first, "who_patterns")
     assert (detector_metadata["clients"], detector_metadata["gate_failed"], detector_metadata["shards"]) == (4, 2, 4)
 
-    second = learn_all(db_url, shards=2)  # another split of the clients changes nothing
+    # Another split of the clients changes nothing; nor does learning as of a given instant that leaves
+    # every lead's outcome as it was (the world ended months before either run's instant).
+    as_of = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=1)
+    second = learn_all(db_url, as_of=as_of, shards=2)
     assert run_metadata(second, "who_patterns")["shards"] == 2
     assert second.run_id != first.run_id
     with psycopg.connect(db_url, autocommit=True) as conn:
         after_second = stored_patterns(conn, clients)
+        assert conn.execute("select distinct as_of from analytics.fct_kpi_weekly_outcomes").fetchall() == [(as_of,)]
         history_second = conn.execute(
             "select client_id, pattern_type, count(*), count(distinct run_id) from conversion_pattern_history "
             "where pattern_type = 'who' group by 1, 2").fetchall()

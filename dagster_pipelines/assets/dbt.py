@@ -1,9 +1,10 @@
 """The dbt models as Dagster assets, grouped by layer (staging, intermediate, marts, seeds)."""
 
 # No `from __future__ import annotations`: Dagster inspects the context annotation at definition time.
+import json
 import uuid
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Optional
 
 import psycopg
 from dagster import AssetExecutionContext, Config
@@ -39,6 +40,9 @@ DBT_BUILD_LOCK_CLASS = 716_015
 class DbtBuildConfig(Config):
     all_tests: bool = Field(default=False, description="run every dbt test (data and unit) in the build, "
                                                        "not only the uniqueness tests a learning run needs")
+    as_of: Optional[str] = Field(default=None, description="the instant the models learn as of (ISO timestamp, "
+                                                           "e.g. 2026-06-01T00:00:00+00:00; without an offset: UTC); "
+                                                           "default: the start of the build")
 
 
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=LayeredTranslator())
@@ -53,6 +57,8 @@ def dbt_models(context: AssetExecutionContext, config: DbtBuildConfig, dbt: DbtC
     (convintel.dbt) so that dbt parses only what changed, and that state is kept for the next build."""
     schema = database.dbt_schema or settings.dbt_schema()
     args = ["build"] if config.all_tests else ["build", "--exclude", " ".join(LEARNING_BUILD_EXCLUDES)]
+    if config.as_of:
+        args += ["--vars", json.dumps({"as_of": config.as_of})]
     environment = settings.libpq_env(database.resolved_url(), database.dbt_schema)
     key = parse_state_key(environment, args)
     target = dbt_project.project_dir / "target" / f"{context.op_def.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}"
