@@ -11,8 +11,8 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from pydantic import Field
 
 from convintel import settings
-from convintel.dbt import (LEARNING_BUILD_EXCLUDES, keep_parse_state, parse_state_key, runs_in_learning_build,
-                           seed_parse_state)
+from convintel.dbt import (LEARNING_BUILD_EXCLUDES, discard_run_target, keep_parse_state, parse_state_key,
+                           prune_run_targets, runs_in_learning_build, seed_parse_state)
 from dagster_pipelines.dbt_project import dbt_project
 from dagster_pipelines.resources import DatabaseResource
 
@@ -67,5 +67,7 @@ def dbt_models(context: AssetExecutionContext, config: DbtBuildConfig, dbt: DbtC
                 invocation = dbt.cli(args, context=context, target_path=target)
             yield from invocation.stream()
             keep_parse_state(target, key)
+            discard_run_target(target)  # nothing reads it any more; a failed build's folder stays for a day
+            prune_run_targets()
         finally:
             lock.execute("select pg_advisory_unlock(%s, hashtext(%s))", lock_key)
