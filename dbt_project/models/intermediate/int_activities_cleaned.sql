@@ -36,7 +36,8 @@ leads as not materialized (
 
 -- The leads int_lead_outcomes drops: status converted, no converted_at, and no booking event that
 -- passes the activity rules below (a duplicate booking always has a kept original). Usually none.
-leads_without_booking_time as (
+-- materialized: computed once, before the join below (inlined, the planner probed it once per activity).
+leads_without_booking_time as materialized (
     select leads.lead_id
     from leads
     where leads.status_class = 'converted'

@@ -3,8 +3,7 @@
         indexes=[
             {'columns': ['touch_id'], 'unique': True},
             {'columns': ['client_id']},
-        ],
-        pre_hook="set local work_mem = '256MB'",
+        ]
     )
 }}
 
@@ -27,8 +26,7 @@ outcomes as (
     select * from {{ ref('int_lead_outcomes') }}
 ),
 
--- Read twice (the touch order, the touches' columns): not materialised, so each use streams the tables.
-cut_at_booking as not materialized (
+cut_at_booking as (
     select
         activities.*,
         outcomes.outcome as lead_outcome,
@@ -45,30 +43,16 @@ cut_at_booking as not materialized (
        or activities.created_at < outcomes.booked_at
 ),
 
--- The order of each lead's touches, computed on narrow rows and joined back by activity_id: sorting the
--- touches with their message texts (~440 MB at 100k leads) spilled to disk and cost most of the model.
-touch_order as (
-    select
-        activity_id,
-        row_number() over lead_order as touch_number,
-        count(*) over (partition by lead_id) as lead_touch_count,
-        lag(created_at) over lead_order as previous_touch_at,
-        lag(channel) over lead_order as previous_channel
-    from cut_at_booking
-    window lead_order as (partition by lead_id order by created_at, activity_id)
-),
-
 numbered as (
     select
         cut_at_booking.*,
-        touch_order.touch_number,
-        touch_order.lead_touch_count,
-        touch_order.previous_touch_at,
-        touch_order.previous_channel,
-        cut_at_booking.created_at at time zone cut_at_booking.effective_timezone as local_touched_at
+        row_number() over lead_order as touch_number,
+        count(*) over (partition by lead_id) as lead_touch_count,
+        lag(created_at) over lead_order as previous_touch_at,
+        lag(channel) over lead_order as previous_channel,
+        created_at at time zone effective_timezone as local_touched_at
     from cut_at_booking
-    inner join touch_order
-        on touch_order.activity_id = cut_at_booking.activity_id
+    window lead_order as (partition by lead_id order by created_at, activity_id)
 ),
 
 final as (
