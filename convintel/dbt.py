@@ -52,6 +52,15 @@ LEARNING_BUILD_EXCLUDES = (
     "test_name:accepted_range", "test_name:relationships", "test_name:expression_is_true",
 )
 
+# What a learning build writes besides the database: nothing. Its target folder is removed once its parse state
+# is kept (discard_run_target), and nothing reads its artifacts before that: Dagster streams dbt's structured
+# stdout and reads the manifest of `convintel manifest`. Writing manifest.json (twice), graph.gpickle,
+# semantic_manifest.json, run_results.json and the debug log (every SQL statement) cost ~1.2 s of dbt's CPU per
+# build at 10k leads (9.5/9.2/7.8 s -> 7.9/7.5/7.4 s measured under load 6-7; docs/dbt_runs.md). dbt still
+# writes partial_parse.msgpack (not a "json" artifact) and the compiled SQL under run/; a failed build's
+# folder keeps those, its error is in Dagster's compute log.
+LEARNING_BUILD_OUTPUT_FLAGS = ("--no-write-json", "--log-level-file", "none")
+
 
 def runs_in_learning_build(test_node: Mapping[str, Any]) -> bool:
     """Whether a dbt test node (manifest.json) is among the tests a learning build runs: a generic test

@@ -11,8 +11,8 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from pydantic import Field
 
 from convintel import settings
-from convintel.dbt import (LEARNING_BUILD_EXCLUDES, discard_run_target, keep_parse_state, parse_state_key,
-                           prune_run_targets, runs_in_learning_build, seed_parse_state)
+from convintel.dbt import (LEARNING_BUILD_EXCLUDES, LEARNING_BUILD_OUTPUT_FLAGS, discard_run_target, keep_parse_state,
+                           parse_state_key, prune_run_targets, runs_in_learning_build, seed_parse_state)
 from dagster_pipelines.dbt_project import dbt_project
 from dagster_pipelines.resources import DatabaseResource
 
@@ -52,7 +52,8 @@ def dbt_models(context: AssetExecutionContext, config: DbtBuildConfig, dbt: DbtC
     Each build has its own target folder, seeded with the latest parse state of this connection
     (convintel.dbt) so that dbt parses only what changed, and that state is kept for the next build."""
     schema = database.dbt_schema or settings.dbt_schema()
-    args = ["build"] if config.all_tests else ["build", "--exclude", " ".join(LEARNING_BUILD_EXCLUDES)]
+    args = ["build"] if config.all_tests else ["build", *LEARNING_BUILD_OUTPUT_FLAGS,
+                                              "--exclude", " ".join(LEARNING_BUILD_EXCLUDES)]
     environment = settings.libpq_env(database.resolved_url(), database.dbt_schema)
     key = parse_state_key(environment, args)
     target = dbt_project.project_dir / "target" / f"{context.op_def.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}"
