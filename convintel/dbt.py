@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -48,6 +51,15 @@ LEARNING_BUILD_EXCLUDES = (
     "test_type:unit", "test_type:singular", "test_name:not_null", "test_name:accepted_values",
     "test_name:accepted_range", "test_name:relationships", "test_name:expression_is_true",
 )
+
+# What a learning build writes besides the database: nothing. Its target folder is removed once its parse state
+# is kept (discard_run_target), and nothing reads its artifacts before that: Dagster streams dbt's structured
+# stdout and reads the manifest of `convintel manifest`. Writing manifest.json (twice), graph.gpickle,
+# semantic_manifest.json, run_results.json and the debug log (every SQL statement) cost ~1.2 s of dbt's CPU per
+# build at 10k leads (9.5/9.2/7.8 s -> 7.9/7.5/7.4 s measured under load 6-7; docs/dbt_runs.md). dbt still
+# writes partial_parse.msgpack (not a "json" artifact) and the compiled SQL under run/; a failed build's
+# folder keeps those, its error is in Dagster's compute log.
+LEARNING_BUILD_OUTPUT_FLAGS = ("--no-write-json", "--log-level-file", "none")
 
 
 def runs_in_learning_build(test_node: Mapping[str, Any]) -> bool:
@@ -122,6 +134,56 @@ def prepare_manifest(url: str | None = None) -> Path:
         for name in ("manifest.json", PARSE_STATE_FILE):
             os.replace(Path(folder) / name, target / name)
     return target / "manifest.json"
+
+
+# -- per-invocation target folders -----------------------------------------------------------------------
+
+# The folders of dbt invocations under dbt_project/target/ that nothing reads once the invocation is over:
+# a learning build's (`dbt_models` asset: <op>-<run id prefix>-<random>, ~5 MB each: manifest, parse state,
+# compiled SQL, logs) and the temporary folders of `convintel manifest`, the bench and the health job that a
+# killed process left behind. Kept: parse_states/ (the parse-state reuse), the top-level manifest.json and
+# partial_parse.msgpack (@dbt_assets and `convintel manifest`), and anything else (`convintel dbt` writes
+# into target/ itself).
+_RUN_TARGET_NAME = re.compile(r"^(?:[a-z_]+-[0-9a-f]{8}-[0-9a-f]{7}|(?:parse|bench-dbt|health-dbt-test)-[a-z0-9_]{8})$")
+# An invocation's folder is left alone until this long after its last write: a build still running, or the
+# logs of a failed one for whoever looks into it.
+RUN_TARGET_MAX_AGE_SECONDS = 24 * 3600
+
+
+def discard_run_target(target: Path) -> None:
+    """Remove the folder of a finished dbt invocation (after ``keep_parse_state`` kept its parse state)."""
+    shutil.rmtree(target, ignore_errors=True)
+
+
+def prune_run_targets(root: Path | None = None, max_age_seconds: float = RUN_TARGET_MAX_AGE_SECONDS,
+                      now: float | None = None) -> list[Path]:
+    """Remove the per-invocation folders under ``root`` (dbt_project/target) last written more than
+    ``max_age_seconds`` ago; the removed folders. Folders of other names are never touched."""
+    root = root if root is not None else DBT_PROJECT_DIR / "target"
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        candidates = [entry for entry in root.iterdir() if entry.is_dir() and _RUN_TARGET_NAME.match(entry.name)]
+    except FileNotFoundError:
+        return removed
+    for folder in candidates:
+        if now - _last_written(folder) > max_age_seconds:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _last_written(folder: Path) -> float:
+    """The latest modification time of the folder, its direct entries and its log folder's entries (dbt
+    appends to logs/dbt.log while it runs)."""
+    times = []
+    for directory in (folder, folder / "logs"):
+        try:
+            times.append(directory.stat().st_mtime)
+            times.extend(entry.stat().st_mtime for entry in directory.iterdir())
+        except OSError:
+            continue
+    return max(times, default=0.0)
 
 
 # -- parse states ------------------------------------------------------------------------------------

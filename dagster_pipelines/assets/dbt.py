@@ -12,8 +12,8 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from pydantic import Field
 
 from convintel import settings
-from convintel.dbt import (LEARNING_BUILD_EXCLUDES, keep_parse_state, parse_state_key, runs_in_learning_build,
-                           seed_parse_state)
+from convintel.dbt import (LEARNING_BUILD_EXCLUDES, LEARNING_BUILD_OUTPUT_FLAGS, discard_run_target, keep_parse_state,
+                           parse_state_key, prune_run_targets, runs_in_learning_build, seed_parse_state)
 from dagster_pipelines.dbt_project import dbt_project
 from dagster_pipelines.resources import DatabaseResource
 
@@ -56,7 +56,8 @@ def dbt_models(context: AssetExecutionContext, config: DbtBuildConfig, dbt: DbtC
     Each build has its own target folder, seeded with the latest parse state of this connection
     (convintel.dbt) so that dbt parses only what changed, and that state is kept for the next build."""
     schema = database.dbt_schema or settings.dbt_schema()
-    args = ["build"] if config.all_tests else ["build", "--exclude", " ".join(LEARNING_BUILD_EXCLUDES)]
+    args = ["build"] if config.all_tests else ["build", *LEARNING_BUILD_OUTPUT_FLAGS,
+                                              "--exclude", " ".join(LEARNING_BUILD_EXCLUDES)]
     if config.as_of:
         args += ["--vars", json.dumps({"as_of": config.as_of})]
     environment = settings.libpq_env(database.resolved_url(), database.dbt_schema)
@@ -73,5 +74,7 @@ def dbt_models(context: AssetExecutionContext, config: DbtBuildConfig, dbt: DbtC
                 invocation = dbt.cli(args, context=context, target_path=target)
             yield from invocation.stream()
             keep_parse_state(target, key)
+            discard_run_target(target)  # nothing reads it any more; a failed build's folder stays for a day
+            prune_run_targets()
         finally:
             lock.execute("select pg_advisory_unlock(%s, hashtext(%s))", lock_key)

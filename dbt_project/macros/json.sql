@@ -17,7 +17,7 @@
     {%- if keys is string %}{% set keys = [keys] %}{% endif -%}
     coalesce(
     {%- for key in keys %}
-        nullif(btrim({{ expr }} ->> '{{ key }}'), ''){{ ',' if not loop.last }}
+        nullif({{ trim_spaces(expr ~ " ->> '" ~ key ~ "'") }}, ''){{ ',' if not loop.last }}
     {%- endfor %}
     )
 {%- endmacro %}

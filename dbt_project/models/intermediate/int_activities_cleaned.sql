@@ -36,14 +36,18 @@ leads as not materialized (
 
 -- The leads int_lead_outcomes drops: status converted, no converted_at, and no booking event that
 -- passes the activity rules below (a duplicate booking always has a kept original). Usually none.
-leads_without_booking_time as (
+-- materialized: computed once, before the join below (inlined, the planner probed it once per activity).
+leads_without_booking_time as materialized (
     select leads.lead_id
     from leads
     where leads.status_class = 'converted'
       and leads.converted_at is null
       and not leads.is_excluded
-      and not exists (
-          select 1
+      -- "no such booking", as a per-lead subquery rather than NOT EXISTS: the planner turns NOT EXISTS
+      -- into an anti join, whose parallel form scans every activity even when no lead qualifies; this
+      -- looks up each qualifying lead's activities through the source's (lead_id, created_at) index.
+      and (
+          select true
           from activities as bookings
           where bookings.lead_id = leads.lead_id
             and bookings.client_id = leads.client_id
@@ -52,7 +56,8 @@ leads_without_booking_time as (
             and bookings.is_known_channel
             and bookings.is_channel_consistent
             and bookings.created_at <= {{ as_of_timestamp() }}
-      )
+          limit 1
+      ) is null
 ),
 
 checked as (
@@ -120,16 +125,15 @@ final as (
         -- Message content of outbound touches only (events carry none): the snapshot's subject/body
         -- when the snapshot is a JSON object holding them, else the subject/content_preview columns.
         case when checked.is_outbound then
-            coalesce(snapshot.snapshot_subject, nullif(btrim(checked.subject), ''))
+            coalesce(snapshot.snapshot_subject, snapshot.column_subject)
         end as message_subject,
         case when checked.is_outbound then
-            coalesce(snapshot.snapshot_body, nullif(btrim(checked.content_preview), ''))
+            coalesce(snapshot.snapshot_body, snapshot.column_body)
         end as message_body,
         case
             when not checked.is_outbound then null
             when snapshot.snapshot_subject is not null or snapshot.snapshot_body is not null then 'snapshot'
-            when nullif(btrim(checked.subject), '') is not null
-                 or nullif(btrim(checked.content_preview), '') is not null then 'columns'
+            when snapshot.column_subject is not null or snapshot.column_body is not null then 'columns'
             else 'none'
         end as content_source,
         checked.is_snapshot_object,
@@ -144,10 +148,15 @@ final as (
             )
         end as exclusion_reason
     from checked
-    -- The snapshot's subject and body are JSON lookups in stg_activities (a view): read once per row
-    -- here (offset 0 keeps the planner from copying the expressions into each use above).
+    -- The snapshot's subject and body are JSON lookups in stg_activities (a view), the columns' trimmed
+    -- texts are read twice above: each is computed once per row here (offset 0 keeps the planner from
+    -- copying the expressions into each use above).
     cross join lateral (
-        select checked.snapshot_subject, checked.snapshot_body
+        select
+            checked.snapshot_subject,
+            checked.snapshot_body,
+            nullif({{ trim_spaces('checked.subject') }}, '') as column_subject,
+            nullif({{ trim_spaces('checked.content_preview') }}, '') as column_body
         offset 0
     ) as snapshot
     left join duplicates
