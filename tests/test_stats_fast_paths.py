@@ -15,9 +15,9 @@ from detectors.stats.significance import _fisher_p_value
 
 
 def test_fisher_two_sided_equals_scipy_exactly_on_every_small_table_and_on_large_ones() -> None:
-    tables = list(itertools.product(range(7), repeat=4))
+    tables = list(itertools.product(range(5), repeat=4))
     rng = np.random.default_rng(5)
-    for _ in range(400):
+    for _ in range(150):
         n_in, n_out, rate = int(rng.integers(1, 3000)), int(rng.integers(1, 60000)), rng.uniform(0, 0.3)
         converted_in, converted_out = int(rng.binomial(n_in, rate)), int(rng.binomial(n_out, rate * rng.uniform(0.5, 2)))
         tables.append((converted_in, n_in - converted_in, converted_out, n_out - converted_out))
