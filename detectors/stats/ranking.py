@@ -303,4 +303,4 @@ def _label_and_rank(
     frame["category"] = columns["category"][order]
     frame["rank"] = pd.arrays.IntegerArray(rank[order], mask=~ranked[order])
     frame["label"] = pd.Series(frame["label"], dtype=object)  # None stays None (not inferred as a string column)
-    return pd.DataFrame({name: frame[name] for name in names})
+    return pd.DataFrame({name: frame[name] for name in names}, copy=False)  # the arrays are fresh (taken by order)
