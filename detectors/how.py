@@ -351,9 +351,13 @@ def winning_sequences(paths: pd.DataFrame, min_sample: int, q_threshold: float, 
 def channel_effectiveness_by_tier(touch_stats: pd.DataFrame, min_sample: int, q_threshold: float) -> dict[str, Any]:
     """Per ALS tier at first touch: channels ranked by per-touch rate adjusted for touch number."""
     frames: dict[str, pd.DataFrame] = {}
+    # Each tier's rows by position from one pass over the tier column (row order kept), not a filter of
+    # every touch row per tier.
+    codes, tiers = pd.factorize(touch_stats["als_tier"], sort=False)
+    positions = {tier: np.flatnonzero(codes == code) for code, tier in enumerate(tiers)}
     present = set(touch_stats["als_tier"])
     for tier in [t for t in TIERS if t in present] + sorted(present - set(TIERS)):
-        rows = touch_stats[touch_stats["als_tier"] == tier]
+        rows = touch_stats.iloc[positions.get(tier, np.empty(0, dtype=np.intp))]
         frames[tier] = rank_categories_adjusted(
             rows, category_col="channel", stratum_col="touch_number", conversions_col="bookings",
             sample_col="touches", min_sample=min_sample, q_threshold=q_threshold,
@@ -382,12 +386,13 @@ def markov_summary(paths: pd.DataFrame) -> dict[str, Any]:
     """Removal effects and attributed conversions, with each channel's path-level counts."""
     attribution = markov_attribution(paths["channel_path"], paths["leads"], paths["conversions"])
     frame = attribution.frame()
-    split = paths["channel_path"].astype(str).str.split(PATH_SEPARATOR)
+    split = [str(path).split(PATH_SEPARATOR) for path in paths["channel_path"].tolist()]
+    leads, converted = paths["leads"].to_numpy(), paths["conversions"].to_numpy()
     sample, conversions = [], []
     for channel in attribution.channels:
-        contains = split.map(lambda channels, c=channel: c in channels)
-        sample.append(int(paths.loc[contains, "leads"].sum()))
-        conversions.append(int(paths.loc[contains, "conversions"].sum()))
+        contains = np.array([channel in channels for channels in split], dtype=bool)
+        sample.append(int(leads[contains].sum()))
+        conversions.append(int(converted[contains].sum()))
     rate = rate_interval(np.array(conversions, float), np.array(sample, float))
     frame = frame.assign(leads_with_channel=sample, conversions_with_channel=conversions,
                          rate=rate.rate, ci_low=rate.ci_low, ci_high=rate.ci_high)

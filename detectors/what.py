@@ -90,16 +90,41 @@ def gate_reason(analysed_touches: int, conversions: int) -> str | None:
                                (analysed_touches, MIN_TOUCHES, "touches with content"))
 
 
+class _FieldRows:
+    """One client's feature and population rows split by field once (row order kept): each field's
+    ranking and mean lengths read their slice instead of filtering the client's whole frames again."""
+
+    def __init__(self, inputs: WhatInputs) -> None:
+        self._features, self._population = inputs.feature_stats, inputs.population_stats
+        self._feature_rows = self._positions(self._features)
+        self._population_rows = self._positions(self._population)
+        self._matched = (self._features["category"] != NO_MATCH).to_numpy(bool)
+
+    @staticmethod
+    def _positions(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        codes, fields = pd.factorize(frame["field"], sort=False)
+        return {field: np.flatnonzero(codes == code) for code, field in enumerate(fields)}
+
+    def features(self, name: str, *, matched_only: bool = False) -> pd.DataFrame:
+        """The field's rows (without the 'none' category when ``matched_only``)."""
+        rows = self._feature_rows.get(name, np.empty(0, dtype=np.intp))
+        return self._features.iloc[rows[self._matched[rows]] if matched_only else rows]
+
+    def population(self, name: str) -> pd.DataFrame:
+        return self._population.iloc[self._population_rows.get(name, np.empty(0, dtype=np.intp))]
+
+
 def rank_field(inputs: WhatInputs, name: str, *, min_sample: int = DEFAULT_MIN_SAMPLE,
-               q_threshold: float = DEFAULT_Q_THRESHOLD) -> pd.DataFrame:
+               q_threshold: float = DEFAULT_Q_THRESHOLD, field_rows: _FieldRows | None = None) -> pd.DataFrame:
     """Position-adjusted ranking of one field's categories (without 'none') against its population."""
-    rows = inputs.feature_stats[(inputs.feature_stats["field"] == name) & (inputs.feature_stats["category"] != NO_MATCH)]
-    population = inputs.population_stats[inputs.population_stats["field"] == name]
+    field_rows = field_rows or _FieldRows(inputs)
+    rows = field_rows.features(name, matched_only=True)
+    population = field_rows.population(name)
     if rows.empty or population.empty:
         return pd.DataFrame(columns=ADJUSTED_RANKING_COLUMNS)
     return rank_categories_adjusted(
-        rows.rename(columns={"touches": "sample"}), category_col="category", stratum_col=STRATUM,
-        population=population.rename(columns={"touches": "sample"}), min_sample=min_sample, q_threshold=q_threshold,
+        rows, category_col="category", stratum_col=STRATUM, sample_col="touches",
+        population=population, min_sample=min_sample, q_threshold=q_threshold,
     )
 
 
@@ -109,7 +134,9 @@ def detect_what(inputs: WhatInputs, *, computed_at: datetime, min_sample: int = 
     if reason:
         return DetectorResult(inputs.client_id, "what", None, inputs.analysed_touches,
                               confidence(inputs.conversions), inputs.conversions, gate_reason=reason)
-    ranked = {name: rank_field(inputs, name, min_sample=min_sample, q_threshold=q_threshold) for name in LABEL_FAMILY}
+    field_rows = _FieldRows(inputs)
+    ranked = {name: rank_field(inputs, name, min_sample=min_sample, q_threshold=q_threshold, field_rows=field_rows)
+              for name in LABEL_FAMILY}
     frames = relabel_jointly(ranked, q_threshold=q_threshold, effect_col="adjusted_lift")
     baseline = inputs.conversions / inputs.analysed_touches
     patterns: dict[str, Any] = {
@@ -128,13 +155,13 @@ def detect_what(inputs: WhatInputs, *, computed_at: datetime, min_sample: int = 
                                 "method": "Mantel-Haenszel risk ratio, CMH test, indirect standardisation"},
         "subject_patterns": {
             **_labelled(frames["subject_template"], "winning", "losing"),
-            "length_tags": to_records(_with_mean_length(frames["subject_length"], inputs, "subject_length")),
+            "length_tags": to_records(_with_mean_length(frames["subject_length"], field_rows.features("subject_length"))),
         },
         "pain_points": _labelled(frames["pain_point"], "effective", "ineffective"),
         "ctas": {**_labelled(_with_cta_type(frames["cta"]), "effective", "ineffective"),
                  "by_type": to_records(frames["cta_type"])},
         "angles": _labelled(frames["angle"], "effective", "ineffective"),
-        "optimal_length": {channel: optimal_length(frames[name], inputs, name, channel)
+        "optimal_length": {channel: optimal_length(frames[name], inputs, name, channel, field_rows=field_rows)
                            for channel, name in LENGTH_FIELDS.items()},
         "personalization_lift": personalization_lift(frames["personalization"], inputs),
         "exclusions": {key: int(value) for key, value in inputs.exclusions.items()},
@@ -159,15 +186,15 @@ def _with_cta_type(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(cta_type=pd.Series(types, index=frame.index, dtype=object))
 
 
-def _with_mean_length(frame: pd.DataFrame, inputs: WhatInputs, name: str) -> pd.DataFrame:
-    """Adds ``mean_length``: the mean length (words or chars) of the bin's touches."""
-    rows = inputs.feature_stats[inputs.feature_stats["field"] == name]
+def _with_mean_length(frame: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """Adds ``mean_length``: the mean length (words or chars) of the bin's touches (``rows``: the field's)."""
     totals = rows.groupby("category")[["length_total", "touches"]].sum()
     mean = (totals["length_total"] / totals["touches"]).to_dict()
     return frame.assign(mean_length=[mean.get(category, np.nan) for category in frame["category"]])
 
 
-def optimal_length(frame: pd.DataFrame, inputs: WhatInputs, name: str, channel: str) -> dict[str, Any] | None:
+def optimal_length(frame: pd.DataFrame, inputs: WhatInputs, name: str, channel: str, *,
+                   field_rows: _FieldRows | None = None) -> dict[str, Any] | None:
     """The bin ranked first by shrunk adjusted rate (booking rates compared across bins), with its
     range and the mean length of its touches; None when no bin has ``min_sample`` touches."""
     vocabulary = load_content_vocabulary()
@@ -176,7 +203,7 @@ def optimal_length(frame: pd.DataFrame, inputs: WhatInputs, name: str, channel: 
         return None
     unit = bins[0].unit
     order = {b.label: i for i, b in enumerate(bins)}
-    with_mean = _with_mean_length(frame, inputs, name)
+    with_mean = _with_mean_length(frame, (field_rows or _FieldRows(inputs)).features(name))
     distribution = with_mean.assign(_order=with_mean["category"].map(order).fillna(len(order)))
     distribution = distribution.sort_values(["_order", "category"]).drop(columns="_order")
     best = with_mean[with_mean["is_ranked"]].sort_values("rank").head(1)

@@ -222,8 +222,13 @@ def slot_rankings(slot_stats: pd.DataFrame, *, min_sample: int = DEFAULT_MIN_SAM
     """Position-adjusted rankings of local days and hours, labelled as one BH family; slots expecting
     fewer than MIN_EXPECTED_CELL bookings are ranked but not tested (module docstring)."""
     frames: dict[str, pd.DataFrame] = {}
+    # Each dimension's rows by position from one pass over the column (row order kept), not a string
+    # filter of all slot rows per dimension.
+    codes, dimensions = pd.factorize(slot_stats["dimension"], sort=False)
+    positions = {dimension: np.flatnonzero(codes == code) for code, dimension in enumerate(dimensions)}
     for dimension in SLOT_FAMILY:
-        rows = slot_stats.loc[slot_stats["dimension"] == dimension, ["slot", "touch_stratum", "touches", "bookings"]]
+        rows = slot_stats.iloc[positions.get(dimension, np.empty(0, dtype=np.intp))][
+            ["slot", "touch_stratum", "touches", "bookings"]]
         rows = rows.astype({"slot": int})
         ranked = rank_categories_adjusted(
             rows, category_col="slot", stratum_col="touch_stratum", conversions_col="bookings",

@@ -33,7 +33,7 @@ from detectors.stats._common import FloatArray, as_counts
 from detectors.stats.intervals import lift_interval, rate_interval
 from detectors.stats.shrinkage import AgencyPrior, agency_prior_means, estimate_prior_strength, shrink_rates
 from detectors.stats.significance import benjamini_hochberg, p_values_against_rest
-from detectors.stats.stratified import StratifiedFamily, standardised_rate, stratified_effects
+from detectors.stats.stratified import StratifiedFamily, standardised_rate, stratified_effect_columns
 
 DEFAULT_MIN_SAMPLE = 5
 DEFAULT_Q_THRESHOLD = 0.10
@@ -102,39 +102,38 @@ def rank_categories(
     and the BH family size.
     """
     _check_thresholds(min_sample, q_threshold)
-    totals = (
-        df.groupby(category_col, sort=False, dropna=False)[[conversions_col, sample_col]]
-        .sum()
-        .rename_axis("category")
-        .reset_index()
-    )
-    conversions, sample = as_counts(totals[conversions_col].to_numpy(float), totals[sample_col].to_numpy(float))
+    # Categories in order of first appearance with their counts summed (what a grouped sum with
+    # sort=False gave), by codes: one family is a handful of rows and this runs per field and client.
+    codes, categories = pd.factorize(df[category_col], sort=False, use_na_sentinel=False)
+    summed_conversions, summed_sample = np.zeros(len(categories)), np.zeros(len(categories))
+    np.add.at(summed_conversions, codes, df[conversions_col].to_numpy(dtype=float))
+    np.add.at(summed_sample, codes, df[sample_col].to_numpy(dtype=float))
+    conversions, sample = as_counts(summed_conversions, summed_sample)
     rest_conversions, rest_sample = _rest_of_population(conversions, sample, population_conversions, population_sample)
     rate = rate_interval(conversions, sample, level)
     prior = estimate_prior_strength(conversions, sample)
     lift = lift_interval(conversions, sample, rest_conversions, rest_sample, level)
-    prior_means, agency_categories = _prior_means(totals["category"], baseline_rate, agency_prior)
+    prior_means, agency_categories = _prior_means(categories, baseline_rate, agency_prior)
     ranked = sample >= min_sample
     p_value = np.full(len(sample), np.nan)
     p_value[ranked] = p_values_against_rest(
         conversions[ranked], sample[ranked], rest_conversions[ranked], rest_sample[ranked]
     )
-    frame = pd.DataFrame(
-        {
-            "category": totals["category"],
-            "sample": sample.astype(np.int64),
-            "conversions": conversions.astype(np.int64),
-            "rate": rate.rate,
-            "ci_low": rate.ci_low,
-            "ci_high": rate.ci_high,
-            "shrunk_rate": shrink_rates(conversions, sample, prior_means, prior.value),
-            "lift": lift.lift,
-            "lift_ci_low": lift.ci_low,
-            "lift_ci_high": lift.ci_high,
-            "p_value": p_value,
-        }
-    )
-    ranking = _label_and_rank(frame, score_col="shrunk_rate", effect_col="lift", ranked=ranked, q_threshold=q_threshold)
+    columns = {
+        "category": categories,
+        "sample": sample.astype(np.int64),
+        "conversions": conversions.astype(np.int64),
+        "rate": rate.rate,
+        "ci_low": rate.ci_low,
+        "ci_high": rate.ci_high,
+        "shrunk_rate": shrink_rates(conversions, sample, prior_means, prior.value),
+        "lift": lift.lift,
+        "lift_ci_low": lift.ci_low,
+        "lift_ci_high": lift.ci_high,
+        "p_value": p_value,
+    }
+    ranking = _label_and_rank(columns, RANKING_COLUMNS, score_col="shrunk_rate", effect_col="lift", ranked=ranked,
+                              q_threshold=q_threshold)
     ranking.attrs = {
         "prior_mean": float(baseline_rate),
         "prior_strength": prior.value,
@@ -142,7 +141,7 @@ def rank_categories(
         "agency_prior_categories": agency_categories,
         "family_size": int(np.isfinite(p_value).sum()),
     }
-    return ranking[RANKING_COLUMNS]
+    return ranking
 
 
 def rank_categories_adjusted(
@@ -176,7 +175,7 @@ def rank_categories_adjusted(
         sample_col=sample_col,
         population=population,
     )
-    effects = stratified_effects(family, level)
+    columns = stratified_effect_columns(family, level)
     conversions, sample = family.conversions.sum(axis=1), family.sample.sum(axis=1)
     rest_conversions = family.standard_conversions.sum() - conversions
     rest_sample = family.standard_sample.sum() - sample
@@ -188,7 +187,7 @@ def rank_categories_adjusted(
         _prior_means(family.categories, overall_rate, agency_prior) if np.isfinite(overall_rate) else (None, 0)
     )
     ranked = sample >= min_sample
-    frame = effects.assign(
+    columns.update(
         rate=rate.rate,
         ci_low=rate.ci_low,
         ci_high=rate.ci_high,
@@ -199,20 +198,19 @@ def rank_categories_adjusted(
         lift=lift.lift,
         lift_ci_low=lift.ci_low,
         lift_ci_high=lift.ci_high,
-        p_value=effects["p_value"].where(ranked),
+        p_value=np.where(ranked, columns["p_value"], np.nan),
     )
-    ranking = _label_and_rank(
-        frame, score_col="shrunk_adjusted_rate", effect_col="adjusted_lift", ranked=ranked, q_threshold=q_threshold
-    )
+    ranking = _label_and_rank(columns, ADJUSTED_RANKING_COLUMNS, score_col="shrunk_adjusted_rate",
+                              effect_col="adjusted_lift", ranked=ranked, q_threshold=q_threshold)
     ranking.attrs = {
         "prior_mean": family.overall_rate,
         "prior_strength": prior.value,
         "prior_strength_method": prior.method,
         "agency_prior_categories": agency_categories,
-        "family_size": int(frame["p_value"].notna().sum()),
+        "family_size": int(np.isfinite(columns["p_value"]).sum()),
         "strata": len(family.strata),
     }
-    return ranking[ADJUSTED_RANKING_COLUMNS]
+    return ranking
 
 
 def _prior_means(categories: pd.Index | pd.Series, baseline_rate: float,
@@ -285,21 +283,24 @@ def _labels(q_value: npt.NDArray[np.float64], effect: npt.NDArray[np.float64], q
 
 
 def _label_and_rank(
-    frame: pd.DataFrame, *, score_col: str, effect_col: str, ranked: npt.NDArray[np.bool_], q_threshold: float
+    columns: dict[str, object], names: list[str], *, score_col: str, effect_col: str,
+    ranked: npt.NDArray[np.bool_], q_threshold: float,
 ) -> pd.DataFrame:
-    q_value = benjamini_hochberg(frame["p_value"].to_numpy(float))
-    label = _labels(q_value, frame[effect_col].to_numpy(float), q_threshold)
-    score = frame[score_col].to_numpy(float)
-    sample = frame["sample"].to_numpy()
-    tie_breaker = [str(category) for category in frame["category"]]
+    """The ranking frame (columns ``names``) from one family's columns, built once: BH q-values and labels
+    added, rows ranked first by rank, then the unranked ones by decreasing sample."""
+    q_value = benjamini_hochberg(np.asarray(columns["p_value"], dtype=float))
+    label = _labels(q_value, np.asarray(columns[effect_col], dtype=float), q_threshold)
+    score = np.asarray(columns[score_col], dtype=float)
+    sample = np.asarray(columns["sample"])
+    tie_breaker = [str(category) for category in columns["category"]]
     ranked_rows = sorted(np.flatnonzero(ranked), key=lambda row: (-score[row], -sample[row], tie_breaker[row]))
     unranked_rows = sorted(np.flatnonzero(~ranked), key=lambda row: (-sample[row], tie_breaker[row]))
-    rank = np.zeros(len(frame), dtype=np.int64)
+    rank = np.zeros(len(sample), dtype=np.int64)
     rank[ranked_rows] = np.arange(1, len(ranked_rows) + 1)
-    result = frame.assign(
-        q_value=q_value,
-        label=pd.Series(label, index=frame.index, dtype=object),
-        rank=pd.arrays.IntegerArray(rank, mask=~ranked),
-        is_ranked=ranked,
-    )
-    return result.iloc[ranked_rows + unranked_rows].reset_index(drop=True)
+    order = np.array(ranked_rows + unranked_rows, dtype=np.intp)
+    columns = {**columns, "q_value": q_value, "label": label, "is_ranked": ranked}
+    frame = {name: np.asarray(columns[name])[order] for name in names if name not in ("category", "rank")}
+    frame["category"] = columns["category"][order]
+    frame["rank"] = pd.arrays.IntegerArray(rank[order], mask=~ranked[order])
+    frame["label"] = pd.Series(frame["label"], dtype=object)  # None stays None (not inferred as a string column)
+    return pd.DataFrame({name: frame[name] for name in names}, copy=False)  # the arrays are fresh (taken by order)

@@ -20,12 +20,13 @@ RECORD_DECIMALS = 6
 def to_records(frame: pd.DataFrame, *, decimals: int = RECORD_DECIMALS) -> list[dict[str, Any]]:
     """One JSON-safe dict per row, keys in column order."""
     columns = [str(column) for column in frame.columns]
-    # Column arrays as Python objects, zipped into rows: the same cells as itertuples, without its
-    # per-column Series (a third of the time on the detectors' 20-column frames).
-    cells = [frame.iloc[:, position].to_numpy(dtype=object) for position in range(frame.shape[1])]
+    if not columns:
+        return []
+    # One object array for the whole frame: the same cells as each column's to_numpy(dtype=object),
+    # without building a Series per column (which also deep-copies the frame's attrs each time).
     return [
         {column: json_safe(value, decimals) for column, value in zip(columns, row)}
-        for row in zip(*cells)
+        for row in frame.to_numpy(dtype=object).tolist()
     ]
 
 

@@ -80,7 +80,11 @@ def cochran_mantel_haenszel_p_value(
     sample_out: npt.ArrayLike,
 ) -> float:
     """Two-sided CMH p-value (continuity-corrected) over strata where both sides have sample."""
-    conv_in, n_in, conv_out, n_out = _contributing_strata(conversions_in, sample_in, conversions_out, sample_out)
+    return _cmh_p_value(*_contributing_strata(conversions_in, sample_in, conversions_out, sample_out))
+
+
+def _cmh_p_value(conv_in: FloatArray, n_in: FloatArray, conv_out: FloatArray, n_out: FloatArray) -> float:
+    """CMH p-value of counts already checked and cut to the contributing strata."""
     total = n_in + n_out
     converted = conv_in + conv_out
     expected = n_in * converted / total
@@ -101,8 +105,15 @@ def mantel_haenszel_risk_ratio(
     level: float = 0.95,
 ) -> StratifiedEffect:
     """Pooled risk ratio category/rest over strata (arrays indexed by stratum), GR interval, CMH p."""
-    conv_in, n_in, conv_out, n_out = _contributing_strata(conversions_in, sample_in, conversions_out, sample_out)
-    p_value = cochran_mantel_haenszel_p_value(conv_in, n_in, conv_out, n_out)
+    return _mantel_haenszel(*_contributing_strata(conversions_in, sample_in, conversions_out, sample_out),
+                            two_sided_z(level))
+
+
+def _mantel_haenszel(conv_in: FloatArray, n_in: FloatArray, conv_out: FloatArray, n_out: FloatArray,
+                     z: float) -> StratifiedEffect:
+    """``mantel_haenszel_risk_ratio`` of counts already checked and cut to the contributing strata: the
+    one formula, also called once per category by ``stratified_effects`` without re-checking."""
+    p_value = _cmh_p_value(conv_in, n_in, conv_out, n_out)
     strata_used = len(n_in)
     none_in, none_out = conv_in.sum() == 0, conv_out.sum() == 0
     if strata_used == 0 or (none_in and none_out):
@@ -120,7 +131,7 @@ def mantel_haenszel_risk_ratio(
     weighted_out = (conv_out * n_in / total).sum()
     log_ratio = np.log(weighted_in / weighted_out)
     variance_numerator = ((n_in * n_out * (conv_in + conv_out) - conv_in * conv_out * total) / total**2).sum()
-    margin = two_sided_z(level) * np.sqrt(variance_numerator / (weighted_in * weighted_out))
+    margin = z * np.sqrt(variance_numerator / (weighted_in * weighted_out))
     return StratifiedEffect(
         risk_ratio=risk_ratio,
         ci_low=0.0 if none_in else float(np.exp(log_ratio - margin)),
@@ -218,8 +229,12 @@ class StratifiedFamily:
         stratum_codes, strata = pd.factorize(df[stratum_col], sort=False, use_na_sentinel=False)
         categories, strata = pd.Index(categories, name=category_col), pd.Index(strata, name=stratum_col)
         if population is not None:
-            totals = population.groupby(stratum_col, sort=False, dropna=False)[[conversions_col, sample_col]].sum()
-            strata = strata.union(totals.index, sort=False)
+            # The population's counts summed per stratum by codes (what a grouped sum gave, in the same
+            # first-appearance order), its strata appended to the categories' as Index.union did.
+            population_codes, population_strata = pd.factorize(population[stratum_col], sort=False,
+                                                               use_na_sentinel=False)
+            population_strata = pd.Index(population_strata, name=stratum_col)
+            strata = strata.union(population_strata, sort=False)
         shape = (len(categories), len(strata))
         conversions_matrix, sample_matrix = np.zeros(shape), np.zeros(shape)
         np.add.at(conversions_matrix, (category_codes, stratum_codes), df[conversions_col].to_numpy(dtype=float))
@@ -228,10 +243,11 @@ class StratifiedFamily:
         if population is None:
             standard_conversions, standard_sample = conversions_matrix.sum(axis=0), sample_matrix.sum(axis=0)
         else:
-            standard_conversions, standard_sample = as_counts(
-                totals[conversions_col].reindex(strata, fill_value=0).to_numpy(dtype=float),
-                totals[sample_col].reindex(strata, fill_value=0).to_numpy(dtype=float),
-            )
+            positions = strata.get_indexer(population_strata)[population_codes]
+            standard_conversions, standard_sample = np.zeros(len(strata)), np.zeros(len(strata))
+            np.add.at(standard_conversions, positions, population[conversions_col].to_numpy(dtype=float))
+            np.add.at(standard_sample, positions, population[sample_col].to_numpy(dtype=float))
+            standard_conversions, standard_sample = as_counts(standard_conversions, standard_sample)
             rest_conversions, rest_sample = standard_conversions - conversions_matrix, standard_sample - sample_matrix
             if (rest_sample < 0).any() or (rest_conversions < 0).any() or (rest_conversions > rest_sample).any():
                 raise ValueError("the population must contain every category's counts in every stratum")
@@ -253,27 +269,33 @@ class StratifiedFamily:
 
 def stratified_effects(family: StratifiedFamily, level: float = 0.95) -> pd.DataFrame:
     """Per category: totals, adjusted rate, MH adjusted lift with interval, CMH p-value."""
+    return pd.DataFrame(stratified_effect_columns(family, level))
+
+
+def stratified_effect_columns(family: StratifiedFamily, level: float = 0.95) -> dict[str, object]:
+    """``stratified_effects`` as plain columns (name -> array, categories as their Index): what the
+    rankings assemble into one frame, without building and re-assigning an intermediate one."""
+    conversions, sample = as_counts(family.conversions, family.sample)
+    rest_conversions, rest_sample = as_counts(family.standard_conversions - conversions,
+                                              family.standard_sample - sample)
+    if conversions.ndim != 2:
+        raise ValueError("stratified counts must be one-dimensional (one value per stratum)")
+    z = two_sided_z(level)
+    contributing = (sample > 0) & (rest_sample > 0)
     effects = [
-        mantel_haenszel_risk_ratio(
-            family.conversions[row],
-            family.sample[row],
-            family.standard_conversions - family.conversions[row],
-            family.standard_sample - family.sample[row],
-            level,
-        )
-        for row in range(len(family.categories))
+        _mantel_haenszel(conversions[row][used], sample[row][used], rest_conversions[row][used],
+                         rest_sample[row][used], z)
+        for row, used in enumerate(contributing)
     ]
-    return pd.DataFrame(
-        {
-            "category": family.categories,
-            "sample": family.sample.sum(axis=1).astype(np.int64),
-            "conversions": family.conversions.sum(axis=1).astype(np.int64),
-            "adjusted_rate": standardised_rate(
-                family.conversions, family.sample, family.standard_conversions, family.standard_sample
-            ),
-            "adjusted_lift": [effect.risk_ratio for effect in effects],
-            "adjusted_lift_ci_low": [effect.ci_low for effect in effects],
-            "adjusted_lift_ci_high": [effect.ci_high for effect in effects],
-            "p_value": [effect.p_value for effect in effects],
-        }
-    )
+    return {
+        "category": family.categories,
+        "sample": family.sample.sum(axis=1).astype(np.int64),
+        "conversions": family.conversions.sum(axis=1).astype(np.int64),
+        "adjusted_rate": standardised_rate(
+            family.conversions, family.sample, family.standard_conversions, family.standard_sample
+        ),
+        "adjusted_lift": np.array([effect.risk_ratio for effect in effects], dtype=float),
+        "adjusted_lift_ci_low": np.array([effect.ci_low for effect in effects], dtype=float),
+        "adjusted_lift_ci_high": np.array([effect.ci_high for effect in effects], dtype=float),
+        "p_value": np.array([effect.p_value for effect in effects], dtype=float),
+    }
