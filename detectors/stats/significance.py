@@ -26,7 +26,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special, stats
+from scipy import special
 
 from detectors.stats._common import FloatArray, as_counts
 
