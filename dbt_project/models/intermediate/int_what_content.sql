@@ -36,8 +36,8 @@
     vocabulary and these rules. vocabulary_fingerprint covers every phrase row of int_what_vocabulary and
     this model's code, so a run matches only touches that are new or whose fingerprints changed, and a
     vocabulary change re-labels all history (SPEC §5). Rows of touches no longer in int_what_texts are
-    deleted (post-hook); `--full-refresh` rebuilds from scratch. matched_in_invocation = the dbt
-    invocation that matched the row.
+    deleted (post-hook); `--full-refresh` rebuilds from scratch. (The rows a run matched are the rows its
+    transaction wrote: xmin; no invocation column, so two builds of the same data stay identical.)
 
     Parallel: no CTE is materialised (a CTE scan keeps the whole plan in one process): the touches to
     match are read from the int_what_texts table by each use, so PostgreSQL can split them over parallel
@@ -190,7 +190,6 @@ final as (
         texts.touch_id,
         texts.input_fingerprint,
         {{ vocabulary_fingerprint }} as vocabulary_fingerprint,
-        cast('{{ invocation_id }}' as text) as matched_in_invocation,
         texts.subject,
         texts.has_subject,
         texts.has_body,

@@ -23,9 +23,12 @@
       * the lead's first name, company and organization_industry as phrases (macro lead_phrase).
     A table (not a CTE of the matching model): PostgreSQL can then scan it with parallel workers.
     Incremental: input_fingerprint hashes exactly the inputs (raw subject, body and the three lead values;
-    and this model's code),
+    and the rules: this model's code and its macros),
     so a run normalises only touches that are new or whose inputs changed; rows of touches no longer in
     int_touches are deleted (post-hook); `--full-refresh` rebuilds from scratch. -#}
+
+{#- The normalisation rules: this model's code and the macros it expands. -#}
+{%- set rules_fingerprint = local_md5(model.raw_code ~ what_collapse_whitespace('x') ~ lead_phrase('x')) %}
 
 with
 
@@ -45,10 +48,10 @@ inputs as (
         leads.first_name,
         leads.company,
         leads.organization_industry,
-        -- 64-bit hash of the inputs and of this model's code (a rule change renormalises everything); only
-        -- ever compared with the same touch's previous hash
+        -- 64-bit hash of the inputs and of the rules (a rule change renormalises everything); only ever
+        -- compared with the same touch's previous hash
         hashtextextended(cast(row(touches.subject, touches.body, leads.first_name, leads.company,
-                                  leads.organization_industry, '{{ local_md5(model.raw_code) }}') as text), 0) as input_fingerprint
+                                  leads.organization_industry, '{{ rules_fingerprint }}') as text), 0) as input_fingerprint
     from touches
     left join leads
         on leads.lead_id = touches.lead_id
@@ -72,7 +75,6 @@ final as (
     select
         touch_id,
         input_fingerprint,
-        cast('{{ invocation_id }}' as text) as normalised_in_invocation,
         nullif(btrim({{ what_collapse_whitespace('subject') }}), '') as subject,
         nullif(btrim(lower({{ what_collapse_whitespace('body') }})), '') as search_body,
         char_length(body) as body_chars,
