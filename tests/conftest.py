@@ -108,7 +108,7 @@ HEAVY_MODULES = {
     "test_health_job": 180, "test_synth": 147, "test_dbt_models": 136, "test_when_marts": 108,
     "test_dbt_who_marts": 87, "test_reliability_bad_rows": 330, "test_reliability_database_stopped": 463,
     "test_agency_prior": 300, "test_kpi": 145, "test_api_context": 120, "test_import": 94,
-    "test_dbt_parse_state": 90, "test_api_memory_path": 40,
+    "test_dbt_parse_state": 90, "test_api_memory_path": 40, "test_what_incremental": 80,
 }
 
 
