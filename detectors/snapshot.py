@@ -1,6 +1,6 @@
 """Content snapshot builder for the engines (SPEC §9): a message plus lead context → the
 ``content_snapshot`` object, labelled with the same seed vocabularies and the same rules as the dbt
-model ``int_what_touch_features`` (whose header is the reference), so engines and history agree.
+models ``int_what_texts`` and ``int_what_content`` (whose headers are the reference), so engines and history agree.
 tests/test_what_pipeline.py checks builder and SQL on the same tricky texts.
 
 Rules (mirroring the SQL):
@@ -142,7 +142,7 @@ def _lead_value(lead: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
 def extract_features(channel: str | None, subject: str | None, body: str | None,
                      lead: Mapping[str, Any] | None = None,
                      vocabulary: ContentVocabulary | None = None) -> dict[str, Any]:
-    """The content features of one message, exactly as int_what_touch_features computes them."""
+    """The content features of one message, exactly as the dbt WHAT models compute them (int_what_touch_features)."""
     vocab = vocabulary or load_content_vocabulary()
     lead = lead or {}
     channel = (channel or "").strip().lower() or None

@@ -1,4 +1,4 @@
-{#- A lead field as a phrase to look for in message text (int_what_touch_features): lowercased, runs of
+{#- A lead field as a phrase to look for in message text (int_what_texts): lowercased, runs of
     whitespace (space, tab, newline, CR, form feed, vertical tab, no-break space) collapsed to one space,
     non-word characters trimmed at either end ("Acme, Inc." -> "acme, inc"); NULL when nothing is left.
     detectors/snapshot.py applies the same rule for the engines. -#}
