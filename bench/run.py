@@ -319,6 +319,13 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _write(results: dict, markdown_name: str) -> None:
+    """bench/results/<start time>.json and the markdown table, as measured so far."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{results['started_at'].replace(':', '')}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / markdown_name).write_text(markdown(results))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000:10,100000:100", help="leads:clients pairs, comma-separated")
@@ -329,6 +336,8 @@ def main() -> None:
     parser.add_argument("--api-seconds", type=int, default=10, help="seconds per API load run on the first size (0: skip)")
     parser.add_argument("--no-end-to-end", action="store_true", help="skip the end-to-end Dagster learning run")
     parser.add_argument("--no-rerun", action="store_true", help="skip the weekly re-run after a week of new activity")
+    parser.add_argument("--extras-max-leads", type=int, default=1_000_000,
+                        help="no end-to-end run and no weekly re-run above this many leads (each costs another build)")
     parser.add_argument("--markdown", default="latest.md", help="name of the markdown table in bench/results/")
     args = parser.parse_args()
     server_url = settings.database_url()
@@ -338,20 +347,20 @@ def main() -> None:
     for index, pair in enumerate(args.sizes.split(",")):
         leads, clients = (int(x) for x in pair.split(":"))
         print(f"bench: {leads:,} leads over {clients} clients ...", flush=True)
+        extras = leads <= args.extras_max_leads
         results["sizes"].append(bench_size(
             server_url, leads, clients, args.seed,
             naive_limit=args.naive_limit if leads <= args.naive_max_leads else 0,
-            api_seconds=args.api_seconds if index == 0 else 0, rerun=not args.no_rerun,
-            end_to_end=not args.no_end_to_end))
+            api_seconds=args.api_seconds if index == 0 else 0, rerun=extras and not args.no_rerun,
+            end_to_end=extras and not args.no_end_to_end))
         print(json.dumps({k: v for k, v in results["sizes"][-1].items() if k != "api"}), flush=True)
+        _write(results, args.markdown)  # each size as it ends: a long run stopped later keeps what it measured
     if args.markov_journeys:
         from detectors.markov import time_markov_attribution
 
         results["markov"] = time_markov_attribution(args.markov_journeys)
     results["machine"] += f", at end {os.getloadavg()[0]:.1f}"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{results['started_at'].replace(':', '')}.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / args.markdown).write_text(markdown(results))
+    _write(results, args.markdown)
     print(markdown(results))
 
 
