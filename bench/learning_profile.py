@@ -4,7 +4,8 @@ reported with a profile and what would close the gap). Pure functions over one s
 dbt runs its nodes on ``DBT_THREADS`` threads, so node seconds are divided by the threads to estimate
 their share of dbt's wall time; what is left of the wall time is dbt's start-up, parse, bookkeeping
 between nodes — and a thread left idle while a long model runs alone on the critical path (at 100k
-leads the WHAT features model runs ~50 s with nothing beside it), so this part is an upper bound on
+leads the WHAT content matching, int_what_content, runs ~30 s with little beside it; PostgreSQL's
+parallel workers, not dbt's second thread, use the other core then), so this part is an upper bound on
 the fixed cost.
 """
 
@@ -18,16 +19,18 @@ OUTSIDE_NODES = "dbt outside its nodes (start-up, parse, bookkeeping, an idle th
 LEARNING_NOTES: dict[str, str] = {
     OUTSIDE_NODES: "the Python start-up of dbt, the parse (partial when the parse state is kept) and dbt's "
                    "per-node metadata queries — fixed per run, it dominates small worlds and is why a small run "
-                   "cannot be 5× faster than a small naive one — plus a thread idle while the slowest model runs "
-                   "alone (splitting that model would let both threads work)",
+                   "cannot be 5× faster than a small naive one — plus dbt's second thread idle while the slowest "
+                   "model runs alone (int_what_content: its parallel workers use the other core meanwhile)",
     "dbt models": "SQL time: the slowest models are listed beside the table; fewer passes over touch-level "
-                  "tables (one wide touch model feeding every mart), incremental models for a daily run",
+                  "tables (one wide touch model feeding every mart); the WHAT text caches are incremental (the "
+                  "weekly re-run matches only new touches), the other touch-level models are rebuilt every run",
     "dbt data tests": "data-quality tests in the learning build: keep only those that must stop a store; the "
                       "health job runs the rest",
     "dbt unit tests": "unit tests check SQL logic on fixed inputs: the test suite's job, not a learning run's",
     "dbt seeds": "seed loading: unchanged seeds need not be reloaded",
-    "detectors": "Python inference per client: per-client overhead (pandas frames, scipy calls) times the "
-                 "number of clients; batching clients or vectorising across them",
+    "detectors": "Python inference per client: per-client overhead (one pandas frame per ranking, WHO's "
+                 "weight fitting) times the number of clients; ranking on plain numpy columns, or the four "
+                 "detectors on both cores",
     "store": "one transaction per client with the history rows",
 }
 
