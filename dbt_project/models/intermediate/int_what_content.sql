@@ -34,7 +34,7 @@
 
     Incremental: a touch's features depend only on its texts (int_what_texts.input_fingerprint), the
     vocabulary and these rules. vocabulary_fingerprint covers every phrase row of int_what_vocabulary and
-    this model's code, so a run matches only touches that are new or whose fingerprints changed, and a
+    this model's code with the macros it expands, so a run matches only touches that are new or whose fingerprints changed, and a
     vocabulary change re-labels all history (SPEC §5). Rows of touches no longer in int_what_texts are
     deleted (post-hook); `--full-refresh` rebuilds from scratch. (The rows a run matched are the rows its
     transaction wrote: xmin; no invocation column, so two builds of the same data stay identical.)
@@ -44,7 +44,7 @@
     workers. The planner costs the per-pair strpos far too cheaply, hence the pre-hook's parallel costs. -#}
 
 {%- set vocabulary_fingerprint -%}
-    (select md5(string_agg(cast(vocabulary as text), ',' order by cast(vocabulary as text)) || '{{ local_md5(model.raw_code) }}')
+    (select md5(string_agg(cast(vocabulary as text), ',' order by cast(vocabulary as text)) || '{{ local_md5(model.raw_code ~ what_whole_word_at('t', 'p', 'w') ~ what_lead_value_mentioned('t', 'v', 'p')) }}')
      from {{ ref('int_what_vocabulary') }} as vocabulary)
 {%- endset %}
 
@@ -116,9 +116,7 @@ labelled_matches as not materialized (
         cta_type,
         -- the first whole-word occurrence (characters, 1-based)
         case
-            when (positions.first_position = 1 or substr(search_text, positions.first_position - 1, 1) !~ '[[:alnum:]_]')
-                 and substr(search_text, positions.first_position + char_length(phrase), 1) !~ '[[:alnum:]_]'
-                then positions.first_position
+            when {{ what_whole_word_at('search_text', 'positions.first_position', 'phrase') }} then positions.first_position
             else regexp_instr(search_text, phrase_pattern)
         end as match_position
     from candidates
@@ -154,27 +152,9 @@ first_ctas as (
 lead_flags as (
     select
         texts.touch_id,
-        coalesce(case
-            when char_length(texts.first_name_value) < 2 or positions.first_name_position = 0 then false
-            when (positions.first_name_position = 1
-                  or substr(texts.search_full, positions.first_name_position - 1, 1) !~ '[[:alnum:]_]')
-                 and substr(texts.search_full, positions.first_name_position + char_length(texts.first_name_value), 1) !~ '[[:alnum:]_]' then true
-            else texts.search_full ~ ('\m' || regexp_replace(texts.first_name_value, '([.^$*+?()[\]{}|\\])', '\\\1', 'g') || '\M')
-        end, false) as has_first_name,
-        coalesce(case
-            when char_length(texts.company_value) < 2 or positions.company_position = 0 then false
-            when (positions.company_position = 1
-                  or substr(texts.search_full, positions.company_position - 1, 1) !~ '[[:alnum:]_]')
-                 and substr(texts.search_full, positions.company_position + char_length(texts.company_value), 1) !~ '[[:alnum:]_]' then true
-            else texts.search_full ~ ('\m' || regexp_replace(texts.company_value, '([.^$*+?()[\]{}|\\])', '\\\1', 'g') || '\M')
-        end, false) as has_company_mention,
-        coalesce(case
-            when char_length(texts.industry_value) < 2 or positions.industry_position = 0 then false
-            when (positions.industry_position = 1
-                  or substr(texts.search_full, positions.industry_position - 1, 1) !~ '[[:alnum:]_]')
-                 and substr(texts.search_full, positions.industry_position + char_length(texts.industry_value), 1) !~ '[[:alnum:]_]' then true
-            else texts.search_full ~ ('\m' || regexp_replace(texts.industry_value, '([.^$*+?()[\]{}|\\])', '\\\1', 'g') || '\M')
-        end, false) as has_industry_specific
+        {{ what_lead_value_mentioned('texts.search_full', 'texts.first_name_value', 'positions.first_name_position') }} as has_first_name,
+        {{ what_lead_value_mentioned('texts.search_full', 'texts.company_value', 'positions.company_position') }} as has_company_mention,
+        {{ what_lead_value_mentioned('texts.search_full', 'texts.industry_value', 'positions.industry_position') }} as has_industry_specific
     from texts
     cross join lateral (
         select
