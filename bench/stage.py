@@ -14,9 +14,9 @@ from datetime import datetime, timedelta, timezone
 AS_OF = datetime(2026, 6, 1, tzinfo=timezone.utc)
 WEEK = timedelta(days=7)
 
-# A week of new activity for the re-run: the last week's activities of the leads still in play (not
-# terminal), repeated a week later under new ids. Bookings are left out: the insert trigger would move
-# booking times of leads that are not converted.
+# A week of new activity for the re-run: the last week's activities of the leads still in play (status
+# class 'open' in the lead_statuses seed), repeated a week later under new ids. Bookings are left out:
+# the insert trigger would move booking times of leads that are not converted. Parameters: add_week_params.
 ADD_WEEK_SQL = """
 insert into activities (id, client_id, campaign_id, lead_id, channel, action, sequence_step, subject,
                         content_preview, metadata, created_at, content_snapshot)
@@ -27,9 +27,17 @@ inner join leads as l
     on l.id = a.lead_id
 where a.created_at >= %(as_of)s - %(week)s
   and a.created_at < %(as_of)s
-  and l.status not in ('converted', 'unsubscribed', 'bounced', 'not_interested', 'dead')
-  and a.action is distinct from 'meeting_booked'
+  and l.status <> all(%(closed_statuses)s)
+  and a.action is distinct from %(booking_action)s
 """
+
+
+def add_week_params() -> dict:
+    """ADD_WEEK_SQL's parameters: the world's as_of, the week, and the seeds' closed statuses and booking action."""
+    from convintel.importer.vocab import BOOKING_ACTION, STATUS_CLASS
+
+    return {"as_of": AS_OF, "week": WEEK, "booking_action": BOOKING_ACTION,
+            "closed_statuses": sorted(s for s, status_class in STATUS_CLASS.items() if status_class != "open")}
 
 
 def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
@@ -55,7 +63,7 @@ def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
         variables = ["--vars", json.dumps({"as_of": arg or AS_OF.isoformat()})]
         with tempfile.TemporaryDirectory(prefix="bench-dbt-", dir=DBT_PROJECT_DIR / "target") as folder:
             started = time.perf_counter()
-            run_dbt(["parse", "--quiet", *variables], url, schema=schema, capture=True, target_path=Path(folder) / "parse")
+            _prepare_parse_state(url, schema, variables, Path(folder) / "parse")
             prepared = time.perf_counter()
             run_dbt(["build", "--exclude", *LEARNING_BUILD_EXCLUDES, *variables, "--quiet"], url, schema=schema,
                     capture=True, target_path=Path(folder) / "build")
@@ -69,12 +77,11 @@ def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
         import tempfile
         from pathlib import Path
 
-        from convintel.dbt import DBT_PROJECT_DIR, run_dbt
+        from convintel.dbt import DBT_PROJECT_DIR
         from convintel.learn import run_learning
 
         with tempfile.TemporaryDirectory(prefix="bench-dbt-", dir=DBT_PROJECT_DIR / "target") as folder:
-            run_dbt(["parse", "--quiet", "--vars", json.dumps({"as_of": AS_OF.isoformat()})], url, schema=arg,
-                    capture=True, target_path=Path(folder))
+            _prepare_parse_state(url, arg, ["--vars", json.dumps({"as_of": AS_OF.isoformat()})], Path(folder))
             started = time.perf_counter()
             result = run_learning(url, dbt_schema=arg, as_of=AS_OF, log_path=Path(folder) / "learning.log")
             seconds = time.perf_counter() - started
@@ -85,7 +92,7 @@ def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
         # A week of new activity after the world's as_of (ADD_WEEK_SQL), for the weekly re-run.
         with psycopg.connect(url) as conn:
             started = time.perf_counter()
-            added = conn.execute(ADD_WEEK_SQL, {"as_of": AS_OF, "week": WEEK}).rowcount
+            added = conn.execute(ADD_WEEK_SQL, add_week_params()).rowcount
             conn.execute("analyze activities")
             return {"seconds": time.perf_counter() - started, "activities_added": added}
     if stage == "floor":
@@ -166,6 +173,14 @@ def _dbt_breakdown(target) -> dict:
     slowest = sorted(results, key=lambda n: -(n.get("execution_time") or 0.0))[:5]
     return {"node_seconds": {k: round(v, 1) for k, v in by_type.most_common()},
             "slowest_nodes": {n["unique_id"].split(".")[-1]: round(n.get("execution_time") or 0.0, 1) for n in slowest}}
+
+
+def _prepare_parse_state(url: str, schema: str, variables: list[str], target) -> None:
+    """An untimed `dbt parse` with a build's settings: it leaves the parse state (convintel.dbt keeps it)
+    that a deployment's next build with those settings starts from, as its previous runs would have."""
+    from convintel.dbt import run_dbt
+
+    run_dbt(["parse", "--quiet", *variables], url, schema=schema, capture=True, target_path=target)
 
 
 def _deep_bytes(value: object, seen: set[int] | None = None) -> int:
