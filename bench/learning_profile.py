@@ -5,8 +5,8 @@ dbt runs its nodes on ``DBT_THREADS`` threads, so node seconds are divided by th
 their share of dbt's wall time; what is left of the wall time is dbt's start-up, parse, bookkeeping
 between nodes — and a thread left idle while a long model runs alone on the critical path (at 100k
 leads the WHAT content matching, int_what_content, runs ~30 s with little beside it; PostgreSQL's
-parallel workers, not dbt's second thread, use the other core then), so this part is an upper bound on
-the fixed cost.
+parallel workers, not dbt's second thread, are what can use the other core then — not measured), so
+this part is an upper bound on the fixed cost.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ LEARNING_NOTES: dict[str, str] = {
     OUTSIDE_NODES: "the Python start-up of dbt, the parse (partial when the parse state is kept) and dbt's "
                    "per-node metadata queries — fixed per run, it dominates small worlds and is why a small run "
                    "cannot be 5× faster than a small naive one — plus dbt's second thread idle while the slowest "
-                   "model runs alone (int_what_content: its parallel workers use the other core meanwhile)",
+                   "model runs alone (int_what_content: its parallel workers can use the other core meanwhile; "
+                   "how much is not measured)",
     "dbt models": "SQL time: the slowest models are listed beside the table; fewer passes over touch-level "
                   "tables (one wide touch model feeding every mart); the WHAT text caches are incremental (the "
                   "weekly re-run matches only new touches), the other touch-level models are rebuilt every run",
