@@ -24,7 +24,7 @@ class DatabaseResource(ConfigurableResource):
     @contextmanager
     def dbt_environment(self) -> Iterator[None]:
         """Expose the connection as the PG* variables dbt's profiles.yml reads, for the duration
-        of starting a dbt process (DbtCliResource passes os.environ to it)."""
+        of starting a dbt process (the dbt resource passes os.environ to it)."""
         wanted = settings.libpq_env(self.resolved_url(), self.dbt_schema)
         saved = {key: os.environ.get(key) for key in wanted}
         os.environ.update(wanted)
@@ -52,13 +52,12 @@ class LearningScope(ConfigurableResource):
 def build_resources(database_url: str | None = None, dbt_schema: str | None = None,
                     client_ids: Sequence[str] = (), shards: int | None = None) -> dict[str, object]:
     """The resources of every job: one place for the definitions, the demo and the tests."""
-    from dagster_dbt import DbtCliResource
-
     from convintel.dbt import dbt_executable
     from dagster_pipelines.dbt_project import dbt_project
+    from dagster_pipelines.dbt_resource import DbtCoreCliResource
 
     return {
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+        "dbt": DbtCoreCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
         "database": DatabaseResource(url=database_url, dbt_schema=dbt_schema),
         "learning_scope": LearningScope(
             client_ids=[str(c) for c in client_ids],
