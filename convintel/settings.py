@@ -68,11 +68,32 @@ def libpq_env(url: str, schema: str | None = None) -> dict[str, str]:
     return env
 
 
+_DAGSTER_YAML_MARKER = "# Local Dagster instance of this checkout (git-ignored)."
+# Dagster's SQLite storage under DAGSTER_HOME (the default layout), with an event log that keeps its
+# connections open between events (dagster_pipelines/instance_storage.py); no telemetry.
+DAGSTER_YAML = f"""{_DAGSTER_YAML_MARKER} Written by convintel (settings.ensure_dagster_home).
+telemetry:
+  enabled: false
+storage:
+  custom:
+    module: dagster_pipelines.instance_storage
+    class: PooledSqliteStorage
+    config:
+      base_dir:
+        env: DAGSTER_HOME
+"""
+
+
 def ensure_dagster_home() -> Path:
-    """DAGSTER_HOME with a dagster.yaml (local storage, no telemetry), exported for Dagster."""
+    """DAGSTER_HOME with a dagster.yaml (DAGSTER_YAML: local storage, no telemetry), exported for Dagster."""
     DAGSTER_HOME.mkdir(parents=True, exist_ok=True)
     config = DAGSTER_HOME / "dagster.yaml"
-    if not config.exists():
-        config.write_text("# Local Dagster instance of this checkout (git-ignored).\ntelemetry:\n  enabled: false\n")
+    # Rewritten while it is ours (starts with the marker line), so a checkout's instance follows this code; a
+    # file someone wrote themselves is left alone. Atomically: another process may be reading it.
+    current = config.read_text() if config.exists() else None
+    if current is None or (current.startswith(_DAGSTER_YAML_MARKER) and current != DAGSTER_YAML):
+        written = config.with_name(f".dagster.yaml.{os.getpid()}")
+        written.write_text(DAGSTER_YAML)
+        os.replace(written, config)
     os.environ["DAGSTER_HOME"] = str(DAGSTER_HOME)
     return DAGSTER_HOME

@@ -1,0 +1,101 @@
+"""The local Dagster instance's storage: Dagster's SQLite storage (same files, same layout under
+DAGSTER_HOME), with an event log that keeps its SQLite connections open between events.
+
+Dagster's ``SqliteEventLogStorage`` creates a SQLAlchemy engine, opens the database file and initialises
+the dialect for every read and every write: about 4,000 times in one learning run of ~860 events (an event
+writes to its run's file, asset and check events to the index file too, and the run reads back). That
+cost 2.9 ms of CPU and 15 ms of wall time per write on this project's machine (2 cores, load 4–5); a
+profile of a small learning run put ~38% of its time outside dbt and the detectors in the event log. Keeping one open connection per database file — the storage's own lock
+already serialises every use of them — costs 0.5 ms CPU and 4 ms wall per write there (the commit's fsync).
+Nothing else changes: one transaction per event as before, the default rollback journal (the webserver
+watches the run files for changes), the same files, so an existing local instance keeps its history.
+
+``settings.ensure_dagster_home`` configures the instance with it (``storage: custom:`` in dagster.yaml).
+It overrides ``_connect``, a private member of Dagster's SQLite event log;
+tests/test_instance_storage.py fails if an upgrade of Dagster stops routing connections through it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SQLITE_BUSY_TIMEOUT_SECONDS, SqliteEventLogStorage
+from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
+from dagster._serdes import ConfigurableClassData
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
+
+# Open database files kept per process: the index file and the few runs being written at a time. A
+# long-lived process (code server, API worker) runs many runs; the least recently used file is closed.
+MAX_OPEN_SHARDS = 8
+
+
+class PooledSqliteEventLogStorage(SqliteEventLogStorage):
+    """``SqliteEventLogStorage`` keeping one open connection per database file (shard)."""
+
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
+        super().__init__(base_dir, inst_data)
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
+        self._engines_pid = os.getpid()
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value) -> PooledSqliteEventLogStorage:
+        return cls(inst_data=inst_data, **config_value)
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        with self._db_lock:  # one use at a time, as in Dagster's own _connect: one connection per file suffices
+            engine = self._engine(shard)
+            with engine.connect() as conn, conn.begin():
+                yield conn
+
+    def _engine(self, shard: str) -> Engine:
+        if self._engines_pid != os.getpid():  # a forked child opens its own connections
+            self._engines, self._engines_pid = OrderedDict(), os.getpid()
+        engine = self._engines.get(shard)
+        if engine is not None:
+            self._engines.move_to_end(shard)
+            return engine
+        engine = create_engine(
+            self.conn_string_for_shard(shard),
+            poolclass=StaticPool,  # the one connection, reused; the lock above keeps its uses apart
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+        )
+        if shard not in self._initialized_dbs:
+            self._initdb(engine)
+            self._initialized_dbs.add(shard)
+        self._engines[shard] = engine
+        while len(self._engines) > MAX_OPEN_SHARDS:
+            _, oldest = self._engines.popitem(last=False)
+            oldest.dispose()
+        return engine
+
+    def dispose(self) -> None:
+        with self._db_lock:
+            while self._engines:
+                self._engines.popitem()[1].dispose()
+        super().dispose()
+
+
+class PooledSqliteStorage(DagsterSqliteStorage):
+    """Dagster's SQLite storage (``storage: sqlite:``) with ``PooledSqliteEventLogStorage`` as its event log."""
+
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
+        super().__init__(base_dir, inst_data)
+        self._event_log_storage = PooledSqliteEventLogStorage(_event_logs_directory(base_dir))
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value) -> PooledSqliteStorage:
+        return cls.from_local(inst_data=inst_data, **config_value)
+
+    @property
+    def event_storage_data(self) -> ConfigurableClassData | None:
+        """How another process (a launched run) rebuilds this event log: the same class and folder."""
+        import yaml
+
+        return ConfigurableClassData(PooledSqliteEventLogStorage.__module__, PooledSqliteEventLogStorage.__name__,
+                                     yaml.dump({"base_dir": _event_logs_directory(self.base_dir)}, default_flow_style=False))
