@@ -3,7 +3,7 @@ back from its staged row exactly as it was staged, a retried step overwrites its
 the detector goes, the rows are scoped per client, and through the learning run: two concurrent runs' staged
 rows do not mix, a failed run's rows are not stored by the next run, and a run leaves no rows of its own.
 
-One module world (2 clients, one learning run with its dbt build) serves every test."""
+One module world (2 clients, one dbt build) serves every test."""
 
 from __future__ import annotations
 
@@ -21,22 +21,29 @@ from convintel.synth import generate
 from dagster_pipelines.assets.detector_factory import StagedResults, combine_staged, findings_markdown
 from dagster_pipelines.result_staging import (ResultStager, delete_staged, stage_results, staged_client_results)
 from detectors.result import DetectorResult
-from support import learn_all, run_metadata
+from support import dbt_or_fail, run_metadata
 
 pytestmark = pytest.mark.slow
 
 AS_OF = datetime(2026, 6, 1, tzinfo=timezone.utc)
 SCHEMA = "analytics"
+DBT_VARS = json.dumps({"as_of": AS_OF.isoformat()})
 ALL_TYPES = ("who", "what", "when", "how")
 
 
 @pytest.fixture(scope="module")
-def world(module_db_url: str) -> dict:
+def world(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
     generate(module_db_url, clients=2, leads=1200, seed=26, as_of=AS_OF)
-    first = learn_all(module_db_url)  # builds the marts the later runs and tests read
+    # The marts the detectors and the store read (models and seeds only: the dbt tests are other modules' subject).
+    from dagster_pipelines.assets.patterns import DETECTORS
+
+    marts = (*(mart for spec in DETECTORS for mart in spec.marts), "fct_data_quality_exclusions")
+    dbt_or_fail(["build", "--select", *(f"+{mart}" for mart in marts),
+                 "--exclude", "resource_type:test", "resource_type:unit_test", "--vars", DBT_VARS],
+                module_db_url, tmp_path_factory.mktemp("dbt"), SCHEMA)
     with psycopg.connect(module_db_url, autocommit=True) as conn:
         clients = [row[0] for row in conn.execute("select id from clients order by id")]
-    return {"url": module_db_url, "clients": clients, "first": first}
+    return {"url": module_db_url, "clients": clients}
 
 
 def _all_results(url: str) -> list[DetectorResult]:
@@ -139,8 +146,9 @@ def test_shard_summaries_combine_into_the_first_findings_in_client_order() -> No
 
 
 def test_concurrent_runs_do_not_mix_and_a_failed_runs_rows_are_not_stored(world: dict) -> None:
-    """Two detector-and-store runs at once (started a second apart, so their patterns carry different
-    timestamps), with staged rows left behind by a failed run (recent: kept) and an old one (pruned)."""
+    """Two detector-and-store runs at once (the second starts once the first is staging, a second later, so
+    their patterns carry different timestamps), with staged rows left behind by a failed run (recent:
+    kept) and an old one (pruned)."""
     from dagster import materialize
 
     from dagster_pipelines.assets.patterns import DETECTOR_ASSETS, conversion_patterns
@@ -156,12 +164,14 @@ def test_concurrent_runs_do_not_mix_and_a_failed_runs_rows_are_not_stored(world:
         conn.execute("update detector_results_staging set staged_at = now() - interval '8 days' where run_id = %s", (old_run,))
         history_before = conn.execute("select count(*) from conversion_pattern_history").fetchone()[0]
 
-    def run(delay: float):
-        time.sleep(delay)
+    def run(after_first_staged: bool):
+        if after_first_staged:  # the second run starts while the first is staging, a second later
+            _wait_until_a_run_stages(url, known={failed_run, old_run})
+            time.sleep(1.1)
         return materialize([*DETECTOR_ASSETS, conversion_patterns], resources=build_resources(url, SCHEMA, shards=2))
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        runs = list(pool.map(run, (0.0, 1.1)))
+        runs = list(pool.map(run, (False, True)))
     assert all(r.success for r in runs) and runs[0].run_id != runs[1].run_id
 
     with psycopg.connect(url, autocommit=True) as conn:
@@ -181,3 +191,11 @@ def test_concurrent_runs_do_not_mix_and_a_failed_runs_rows_are_not_stored(world:
     # runs left none of their own.
     assert all("planted" not in row[4] for row in history) and all("planted" not in row[0] for row in stored)
     assert remaining == {(failed_run, True)}
+
+
+def _wait_until_a_run_stages(url: str, known: set[uuid.UUID], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while not any(row[0] not in known for row in _staged_rows(conn)):
+            assert time.monotonic() < deadline, "the first run staged nothing"
+            time.sleep(0.05)

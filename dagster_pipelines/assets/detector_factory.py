@@ -8,7 +8,7 @@ A detector step holds one client's results at a time: it stages each result in t
 only a ``StagedResults`` summary; the ``conversion_patterns`` asset reads the staged rows back per client."""
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
@@ -116,7 +116,7 @@ class StagedResults:
     clients: int = 0
     gate_passed: int = 0
     weights_shipped: int = 0
-    findings: tuple[tuple[str, str], ...] = field(default=())
+    findings: tuple[tuple[str, str], ...] = ()
 
     @property
     def key(self) -> tuple[UUID, PatternType]:
@@ -137,7 +137,7 @@ def detect_and_stage(spec: DetectorSpec, conn: psycopg.Connection, staging: psyc
             if result.patterns is not None:
                 gate_passed += 1
                 weights_shipped += result.learned_weights is not None
-                client = str(result.client_id)  # the order main's table used: client ids as text
+                client = str(result.client_id)  # the table's order: client ids as text
                 if len(findings) < FINDINGS_LIMIT or client < findings[-1][0]:
                     findings.append((client, finding_row(spec, result)))
                     findings.sort()
