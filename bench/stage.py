@@ -148,17 +148,19 @@ def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
 
         from dagster_pipelines.assets.patterns import DETECTORS
         from dagster_pipelines.pattern_store import store_client_results
-        from dagster_pipelines.result_staging import delete_staged, staged_client_results
+        from dagster_pipelines.result_staging import delete_staged, staged_client_results, staged_keys
 
-        staged = [(BENCH_RUN_ID, spec.pattern_type) for spec in DETECTORS]
+        types = [spec.pattern_type for spec in DETECTORS]
         computed_at = datetime.now(timezone.utc).replace(microsecond=0)
         with psycopg.connect(url) as reader, psycopg.connect(url, autocommit=True) as conn:
             started = time.perf_counter()
+            # What the run's detector steps report (their keys); a client's results in the detectors' order.
+            keys = sorted(staged_keys(reader, BENCH_RUN_ID), key=lambda key: types.index(key[2]))
             run_id, clients = uuid.uuid4(), 0
-            for client_id, client_results in staged_client_results(reader, staged):
+            for client_id, client_results in staged_client_results(reader, keys):
                 store_client_results(conn, client_id, client_results, run_id=run_id, computed_at=computed_at)
                 clients += 1
-            deleted = delete_staged(conn, staged)
+            deleted = delete_staged(conn, [(BENCH_RUN_ID, pattern_type) for pattern_type in types])
             seconds = time.perf_counter() - started
         if not clients:
             raise SystemExit("nothing staged: run the detect:* stages (all clients) first")

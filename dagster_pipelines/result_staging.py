@@ -3,10 +3,12 @@ clients"): what lets the detectors and the store hold one client's results at a 
 
 A detector step writes each client's ``DetectorResult`` to ``detector_results_staging`` as soon as it is
 computed (``ResultStager``: a few results per transaction, each transaction scoped to its clients, as the
-forced row-level security needs) and keeps none; the store step reads the run's rows back one client at a
-time (``staged_client_results``: one query ordered by client, through a server-side cursor), stores them,
-then deletes them (``delete_staged``). A row is keyed by (run, client, pattern type): a retried step
-overwrites its rows. Rows of a run that never reached its store are pruned after ``STAGED_RETENTION``.
+forced row-level security needs) and keeps none; the store step reads back the rows the detector steps
+reported, one client at a time (``staged_client_results``: one query ordered by client, through a
+server-side cursor), stores them, then deletes the run's rows (``delete_staged``). A row is keyed by (run,
+client, pattern type): a retried step overwrites its rows, and a re-executed run, whose reused steps
+staged under the parent run, reads exactly the rows its steps reported. Rows of a run that never reached
+its store are pruned after ``STAGED_RETENTION``.
 
 Round trip: the patterns and learned weights are staged as the JSON text psycopg's ``Jsonb`` would send
 (``json.dumps``) in ``json`` columns, which keep the text as written; ``json.loads`` of that text gives
@@ -114,22 +116,36 @@ def stage_results(conn: psycopg.Connection, run_id: UUID, results: Iterable[Dete
     return stager.staged
 
 
-def staged_client_results(conn: psycopg.Connection, staged: Sequence[tuple[UUID, PatternType]]
-                          ) -> Iterator[tuple[UUID, list[DetectorResult]]]:
-    """The staged results of the given (run id, pattern type) pairs, one client at a time in client id
-    order, each client's results in the order of ``staged``. One query through a server-side cursor in a
+# One staged result: (run id, client id, pattern type), the table's key.
+StagedKey = tuple[UUID, UUID, PatternType]
+
+
+def staged_keys(conn: psycopg.Connection, run_id: UUID) -> list[StagedKey]:
+    """The keys of every result staged under ``run_id`` (in client order)."""
+    with conn.transaction():
+        conn.execute(SCOPE_TRANSACTION_TO_ALL_CLIENTS)
+        return [tuple(row) for row in conn.execute(  # type: ignore[misc]
+            "select run_id, client_id, pattern_type from detector_results_staging where run_id = %s "
+            "order by client_id, pattern_type", (run_id,))]
+
+
+def staged_client_results(conn: psycopg.Connection, keys: Sequence[StagedKey]) -> Iterator[tuple[UUID, list[DetectorResult]]]:
+    """The staged results of ``keys``, one client at a time in client id order, each client's results in
+    the order their pattern types first appear in ``keys``. One query through a server-side cursor in a
     transaction of its own (scoped to every client): use a connection that stores nothing meanwhile."""
-    if not staged:
+    if not keys:
         return
-    order = {pattern_type: index for index, (_, pattern_type) in enumerate(staged)}
+    order: dict[str, int] = {}
+    for _, _, pattern_type in keys:
+        order.setdefault(pattern_type, len(order))
     with conn.transaction():
         conn.execute(SCOPE_TRANSACTION_TO_ALL_CLIENTS)
         with conn.cursor(name="staged_client_results") as cursor:
             cursor.execute(
-                f"select {_RESULT_COLUMNS} from detector_results_staging as s "
-                "join unnest(%s::uuid[], %s::text[]) as k (run_id, pattern_type) using (run_id, pattern_type) "
-                "order by client_id",
-                ([run_id for run_id, _ in staged], [pattern_type for _, pattern_type in staged]))
+                f"select {_RESULT_COLUMNS} from detector_results_staging "
+                "join unnest(%s::uuid[], %s::uuid[], %s::text[]) as k (run_id, client_id, pattern_type) "
+                "using (run_id, client_id, pattern_type) order by client_id",
+                tuple(map(list, zip(*keys))))
             client: UUID | None = None
             results: list[DetectorResult] = []
             while rows := cursor.fetchmany(READ_BATCH_ROWS):
@@ -144,8 +160,10 @@ def staged_client_results(conn: psycopg.Connection, staged: Sequence[tuple[UUID,
 
 
 def delete_staged(conn: psycopg.Connection, staged: Sequence[tuple[UUID, PatternType]]) -> int:
-    """Delete the staged rows of the given (run id, pattern type) pairs and every row older than
+    """Delete every row staged under the given (run id, pattern type) pairs (including rows a failed step
+    of that run left for clients a re-execution staged again) and every row older than
     ``STAGED_RETENTION``; return how many rows went."""
+    staged = sorted(set(staged))
     with conn.transaction():
         conn.execute(SCOPE_TRANSACTION_TO_ALL_CLIENTS)
         deleted = conn.execute(

@@ -19,7 +19,7 @@ import pytest
 
 from convintel.synth import generate
 from dagster_pipelines.assets.detector_factory import StagedResults, combine_staged, findings_markdown
-from dagster_pipelines.result_staging import (ResultStager, delete_staged, stage_results, staged_client_results)
+from dagster_pipelines.result_staging import ResultStager, delete_staged, stage_results, staged_client_results, staged_keys
 from detectors.result import DetectorResult
 from support import dbt_or_fail, run_metadata
 
@@ -81,8 +81,10 @@ def test_a_staged_result_reads_back_exactly_as_it_was_staged(world: dict) -> Non
         assert stage_results(conn, run_id, results[:-2], AS_OF) == len(results) - 2
         assert stage_results(conn, (hand_made := uuid.uuid4()), results[-2:], AS_OF) == 2
         with psycopg.connect(url) as reader:
-            read = dict(staged_client_results(reader, [(run_id, t) for t in ALL_TYPES]))
-            read_hand_made = dict(staged_client_results(reader, [(hand_made, "who")]))
+            keys = sorted(staged_keys(reader, run_id), key=lambda key: ALL_TYPES.index(key[2]))
+            assert len(keys) == len(results) - 2
+            read = dict(staged_client_results(reader, keys))
+            read_hand_made = dict(staged_client_results(reader, [(hand_made, client, "who"), (hand_made, other, "who")]))
         delete_staged(conn, [(run_id, t) for t in ALL_TYPES] + [(hand_made, "who")])
         assert _staged_rows(conn) == []
 
@@ -133,16 +135,36 @@ def test_staged_rows_are_visible_only_to_a_session_scoped_to_their_client(world:
 def test_shard_summaries_combine_into_the_first_findings_in_client_order() -> None:
     from dagster_pipelines.assets.who import WHO
 
-    run = str(uuid.uuid4())
-    rows = [(f"{i:08x}-0000-0000-0000-000000000000", f"| row {i} |") for i in range(30)]
-    shards = [StagedResults(run, "who", 15, 12, 3, tuple(rows[0::2][:20])), StagedResults(run, "who", 15, 13, 4, tuple(rows[1::2][:20])),
-              StagedResults(run, "who")]
+    parent, child = str(uuid.uuid4()), str(uuid.uuid4())
+    clients = [f"{i:08x}-0000-0000-0000-000000000000" for i in range(30)]
+    rows = [(client, f"| row {i} |") for i, client in enumerate(clients)]
+    # A re-executed run: one shard's step reused from the parent run, one run again in the child run.
+    shards = [StagedResults("who", tuple((parent, c) for c in clients[0::2]), 12, 3, tuple(rows[0::2][:20])),
+              StagedResults("who", tuple((child, c) for c in clients[1::2]), 13, 4, tuple(rows[1::2][:20])),
+              StagedResults("who")]
     combined = combine_staged(shards)
     assert (combined.clients, combined.gate_passed, combined.weights_shipped) == (30, 25, 7)
+    assert combined.keys() == [(uuid.UUID(parent if i % 2 == 0 else child), uuid.UUID(c), "who") for i, c in enumerate(clients)]
     assert combined.findings == tuple(rows[:20])
     assert findings_markdown(WHO, combined).splitlines() == [*WHO.findings([]).splitlines(), *(r for _, r in rows[:20])]
-    with pytest.raises(ValueError, match="different runs"):
-        combine_staged([shards[0], StagedResults(str(uuid.uuid4()), "who")])
+    with pytest.raises(ValueError, match="one pattern type"):
+        combine_staged([shards[0], StagedResults("what")])
+
+
+def test_the_store_reads_exactly_the_reported_results_of_a_re_executed_run(world: dict) -> None:
+    """A parent run's failed step staged a client before failing; the re-execution staged it again under its
+    own run: the keys the steps report name the one row to store, and the delete takes both runs' rows."""
+    url, (client, other) = world["url"], world["clients"]
+    parent, child = uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(url, autocommit=True) as conn:
+        stage_results(conn, parent, [DetectorResult(c, "how", {"run": "parent"}, 1, 0.1) for c in (client, other)], AS_OF)
+        stage_results(conn, child, [DetectorResult(other, "how", {"run": "child"}, 1, 0.1)], AS_OF)
+        with psycopg.connect(url) as reader:
+            read = dict(staged_client_results(reader, [(parent, client, "how"), (child, other, "how")]))
+        assert {c: [r.patterns for r in results] for c, results in read.items()} == {
+            client: [{"run": "parent"}], other: [{"run": "child"}]}
+        assert delete_staged(conn, [(parent, "how"), (child, "how"), (child, "how")]) == 3
+        assert _staged_rows(conn) == []
 
 
 def test_concurrent_runs_do_not_mix_and_a_failed_runs_rows_are_not_stored(world: dict) -> None:

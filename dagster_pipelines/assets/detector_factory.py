@@ -19,7 +19,7 @@ from dagster import (AssetIn, AssetKey, AssetsDefinition, DynamicOut, DynamicOut
 
 from convintel import settings
 from dagster_pipelines.resources import DatabaseResource, LearningScope
-from dagster_pipelines.result_staging import ResultStager
+from dagster_pipelines.result_staging import ResultStager, StagedKey
 from detectors.result import DetectorResult, PatternType
 
 
@@ -71,7 +71,7 @@ def detector_asset(spec: DetectorSpec) -> AssetsDefinition:
     @op(name=f"{kind}_detect_shard", description=f"The {kind} detector over one shard's clients, each result staged as computed.")
     def detect_shard(context: OpExecutionContext, database: DatabaseResource, client_ids: list[str]) -> StagedResults:
         if not client_ids:
-            return StagedResults(context.run.run_id, kind)
+            return StagedResults(kind)
         schema = database.dbt_schema or settings.dbt_schema()
         url = database.resolved_url()
         with psycopg.connect(url) as conn, psycopg.connect(url, autocommit=True) as staging:
@@ -106,22 +106,25 @@ FINDINGS_LIMIT = 20
 
 @dataclass(frozen=True)
 class StagedResults:
-    """What a detector step hands on instead of its results: where they are staged (the run id under which
-    the step staged them, and the pattern type) and a summary for the asset's metadata. ``findings`` holds
-    the ``top_findings`` rows (client id, markdown row) of the first ``FINDINGS_LIMIT`` passed results in
-    client id order, not their patterns, so the output stays small however many clients there are."""
+    """What a detector step hands on instead of its results: the key of every result it staged (run id
+    and client id, for ``result_staging``; a re-executed run combines steps of two runs) and a summary for
+    the asset's metadata. ``findings`` holds the ``top_findings`` rows (client id, markdown row) of the
+    first ``FINDINGS_LIMIT`` passed results in client id order, not their patterns, so the output stays
+    small however many clients there are (ids and counts only)."""
 
-    run_id: str
     pattern_type: PatternType
-    clients: int = 0
+    staged: tuple[tuple[str, str], ...] = ()
     gate_passed: int = 0
     weights_shipped: int = 0
     findings: tuple[tuple[str, str], ...] = ()
 
     @property
-    def key(self) -> tuple[UUID, PatternType]:
-        """The (run id, pattern type) of the staged rows (``result_staging``)."""
-        return UUID(self.run_id), self.pattern_type
+    def clients(self) -> int:
+        return len(self.staged)
+
+    def keys(self) -> list[StagedKey]:
+        """The (run id, client id, pattern type) of every staged result."""
+        return [(UUID(run_id), UUID(client_id), self.pattern_type) for run_id, client_id in self.staged]
 
 
 def detect_and_stage(spec: DetectorSpec, conn: psycopg.Connection, staging: psycopg.Connection, schema: str,
@@ -129,34 +132,33 @@ def detect_and_stage(spec: DetectorSpec, conn: psycopg.Connection, staging: psyc
     """Run ``spec`` over ``client_ids`` (all clients when empty) reading from ``conn``, stage each result
     through ``staging`` (a connection of its own: its batches commit while ``conn`` streams the inputs) as
     it comes, and return the summary. Holds one client's inputs and result (plus a staging batch) at a time."""
-    clients = gate_passed = weights_shipped = 0
+    staged: list[tuple[str, str]] = []
+    gate_passed = weights_shipped = 0
     findings: list[tuple[str, str]] = []
     with ResultStager(staging, run_id, computed_at) as stager:
         for result in spec.run(conn, schema, client_ids, computed_at):
-            clients += 1
+            client = str(result.client_id)
+            staged.append((str(run_id), client))
             if result.patterns is not None:
                 gate_passed += 1
                 weights_shipped += result.learned_weights is not None
-                client = str(result.client_id)  # the table's order: client ids as text
-                if len(findings) < FINDINGS_LIMIT or client < findings[-1][0]:
+                if len(findings) < FINDINGS_LIMIT or client < findings[-1][0]:  # the table's order: ids as text
                     findings.append((client, finding_row(spec, result)))
                     findings.sort()
                     del findings[FINDINGS_LIMIT:]
             stager.add(result)
-    return StagedResults(str(run_id), spec.pattern_type, clients, gate_passed, weights_shipped, tuple(findings))
+    return StagedResults(spec.pattern_type, tuple(staged), gate_passed, weights_shipped, tuple(findings))
 
 
 def combine_staged(shards: Sequence[StagedResults]) -> StagedResults:
-    """One detector's shard summaries as one (the shards of one run and type)."""
-    if not shards:
-        raise ValueError("no shard summaries to combine")
-    keys = {shard.key for shard in shards}
-    if len(keys) != 1:
-        raise ValueError(f"shard summaries of different runs or types: {sorted(map(str, keys))}")
+    """One detector's shard summaries as one."""
+    types = {shard.pattern_type for shard in shards}
+    if len(types) != 1:
+        raise ValueError(f"expected the shard summaries of one pattern type, got {sorted(types)}")
     return StagedResults(
-        shards[0].run_id, shards[0].pattern_type,
-        clients=sum(s.clients for s in shards), gate_passed=sum(s.gate_passed for s in shards),
-        weights_shipped=sum(s.weights_shipped for s in shards),
+        shards[0].pattern_type,
+        staged=tuple(sorted((key for s in shards for key in s.staged), key=lambda key: key[1])),
+        gate_passed=sum(s.gate_passed for s in shards), weights_shipped=sum(s.weights_shipped for s in shards),
         findings=tuple(sorted(row for s in shards for row in s.findings)[:FINDINGS_LIMIT]),
     )
 

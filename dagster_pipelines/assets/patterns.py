@@ -34,21 +34,21 @@ def conversion_patterns(context: AssetExecutionContext, database: DatabaseResour
                         **detector_results: StagedResults) -> None:
     run_id = uuid.UUID(context.run.run_id)
     computed_at = run_timestamp(context)
-    # Each detector's results as it staged them (a re-executed run reuses its parent's detector steps, and
-    # their rows); a client's results are stored in this order, the detectors' order.
-    staged = [summary.key for summary in detector_results.values()]
+    # The results the detector steps staged (a re-executed run reuses steps of its parent run, and their
+    # rows); a client's results are stored in the detectors' order, as they come here.
+    keys = [key for summary in detector_results.values() for key in summary.keys()]
     actions: Counter[str] = Counter()
     kept_reasons: list[str] = []
     clients = 0
     url = database.resolved_url()
     with psycopg.connect(url) as reader, psycopg.connect(url, autocommit=True) as conn:
-        for client_id, results in staged_client_results(reader, staged):
+        for client_id, results in staged_client_results(reader, keys):
             clients += 1
             for outcome in store_client_results(conn, client_id, results, run_id=run_id, computed_at=computed_at):
                 actions[outcome.action] += 1
                 if outcome.reason:
                     kept_reasons.append(f"| {client_id} | {outcome.pattern_type} | {outcome.action} | {outcome.reason} |")
-        delete_staged(conn, staged)
+        delete_staged(conn, [(run, pattern_type) for run, _, pattern_type in keys])
         schema = database.dbt_schema or settings.dbt_schema()
         exclusions = load_exclusion_counts(conn, schema, [uuid.UUID(c) for c in learning_scope.client_ids])
     context.add_output_metadata({
