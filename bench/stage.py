@@ -9,6 +9,7 @@ import json
 import sys
 import time
 from datetime import datetime, timedelta, timezone
+from uuid import UUID
 
 # The synthetic worlds' "now": the cold build learns as of it; the weekly re-run a week later.
 AS_OF = datetime(2026, 6, 1, tzinfo=timezone.utc)
@@ -30,6 +31,11 @@ where a.created_at >= %(as_of)s - %(week)s
   and l.status <> all(%(closed_statuses)s)
   and a.action is distinct from %(booking_action)s
 """
+
+
+# The run id under which the detect stages (all clients) stage their results for the store stage: one per
+# database, so a detect stage run again overwrites its rows, as a retried step does.
+BENCH_RUN_ID = UUID("00000000-0000-4000-8000-0000be9c4000")
 
 
 def add_week_params() -> dict:
@@ -109,40 +115,56 @@ def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
 
         return {"seconds": 0.0}
     if stage.startswith("detect:"):
-        # ARG empty: every client in one process (the whole run as one shard); else only these
-        # comma-separated client ids (one shard: what a sharded run's step holds).
-        from uuid import UUID
+        # As a learning run's detector step: compute every client's result and stage it in the database as it
+        # is computed (dagster_pipelines.result_staging), keeping only a small summary. ARG empty: every client
+        # in one process (the whole run as one shard), staged under BENCH_RUN_ID for the store stage; else only
+        # these comma-separated client ids (one shard: what a sharded run's step holds), staged under a run of
+        # its own that is deleted afterwards, untimed.
+        import uuid
 
+        from dagster_pipelines.assets.detector_factory import detect_and_stage
         from dagster_pipelines.assets.patterns import DETECTORS
+        from dagster_pipelines.result_staging import delete_staged
 
         [spec] = [s for s in DETECTORS if s.pattern_type == stage.split(":", 1)[1]]
         client_ids = [UUID(c) for c in arg.split(",") if c]
-        with psycopg.connect(url) as conn:
+        run_id = uuid.uuid4() if client_ids else BENCH_RUN_ID
+        with psycopg.connect(url) as conn, psycopg.connect(url, autocommit=True) as staging:
             started, cpu_started = time.perf_counter(), time.process_time()
-            results = spec.run(conn, schema, client_ids, datetime.now(timezone.utc).replace(microsecond=0))
+            summary = detect_and_stage(spec, conn, staging, schema, client_ids, run_id=run_id,
+                                       computed_at=datetime.now(timezone.utc).replace(microsecond=0))
             # CPU seconds beside the wall time: on a shared machine the wall time includes waiting for a core.
             measured = {"seconds": time.perf_counter() - started, "cpu_seconds": round(time.process_time() - cpu_started, 3),
-                        "clients": len(results), "gate_passed": sum(r.patterns is not None for r in results),
-                        "peak_mib": _peak_mib()}  # before sizing the results: that walk allocates too
-            return {**measured, "results_mib": round(_deep_bytes(results) / 2**20, 1)}
+                        "clients": summary.clients, "gate_passed": summary.gate_passed,
+                        "peak_mib": _peak_mib()}  # before sizing what is held: that walk allocates too
+            if client_ids:
+                delete_staged(staging, [(run_id, spec.pattern_type)])
+            # What the detector still holds when it is done: its summary (the results are in the database).
+            return {**measured, "results_mib": round(_deep_bytes(summary) / 2**20, 1)}
     if stage == "store":
+        # As the learning run's store: read the results the detect stages staged, one client at a time, store
+        # each client's in one transaction, then delete the staged rows.
         import uuid
 
         from dagster_pipelines.assets.patterns import DETECTORS
         from dagster_pipelines.pattern_store import store_client_results
+        from dagster_pipelines.result_staging import delete_staged, staged_client_results, staged_keys
 
+        types = [spec.pattern_type for spec in DETECTORS]
         computed_at = datetime.now(timezone.utc).replace(microsecond=0)
-        with psycopg.connect(url) as conn:
-            results = [r for spec in DETECTORS for r in spec.run(conn, schema, [], computed_at)]
-        by_client: dict = {}
-        for result in results:
-            by_client.setdefault(result.client_id, []).append(result)
-        with psycopg.connect(url, autocommit=True) as conn:
+        with psycopg.connect(url) as reader, psycopg.connect(url, autocommit=True) as conn:
             started = time.perf_counter()
-            run_id = uuid.uuid4()
-            for client_id, client_results in sorted(by_client.items()):
+            # What the run's detector steps report (their keys); a client's results in the detectors' order.
+            keys = sorted(staged_keys(reader, BENCH_RUN_ID), key=lambda key: types.index(key[2]))
+            run_id, clients = uuid.uuid4(), 0
+            for client_id, client_results in staged_client_results(reader, keys):
                 store_client_results(conn, client_id, client_results, run_id=run_id, computed_at=computed_at)
-            return {"seconds": time.perf_counter() - started, "clients": len(by_client)}
+                clients += 1
+            deleted = delete_staged(conn, [(BENCH_RUN_ID, pattern_type) for pattern_type in types])
+            seconds = time.perf_counter() - started
+        if not clients:
+            raise SystemExit("nothing staged: run the detect:* stages (all clients) first")
+        return {"seconds": seconds, "clients": clients, "staged_rows_deleted": deleted}
     if stage == "naive":
         # The naive row-by-row implementation (bench/naive.py), stopped after ARG seconds.
         from bench.naive import NaiveTimeout, run_naive
@@ -185,7 +207,7 @@ def _prepare_parse_state(url: str, schema: str, variables: list[str], target) ->
 
 def _deep_bytes(value: object, seen: set[int] | None = None) -> int:
     """Bytes of Python objects a value holds (dicts, lists, tuples, dataclasses; each object once): what
-    the returned results, kept until the store, add to the detector's peak beside the inputs."""
+    a detector still holds when it is done (its summary) beside the inputs."""
     seen = set() if seen is None else seen
     if id(value) in seen:
         return 0

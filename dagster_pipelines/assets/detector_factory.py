@@ -1,9 +1,13 @@
 """One factory for the four detector assets (group ``detectors``): each detector declares what it reads
 and how it runs in a ``DetectorSpec``; the asset, its sharding, its metadata and its run timestamp are
 the same for all of them. Which clients a run covers comes from the ``learning_scope`` resource. Every
-detector asset runs after ``agency_patterns`` (the agency-wide patterns, its prior)."""
+detector asset runs after ``agency_patterns`` (the agency-wide patterns, its prior).
 
-from collections.abc import Callable, Sequence
+A detector step holds one client's results at a time: it stages each result in the run-scoped table
+``detector_results_staging`` as soon as it is computed (``dagster_pipelines.result_staging``) and hands on
+only a ``StagedResults`` summary; the ``conversion_patterns`` asset reads the staged rows back per client."""
+
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -15,6 +19,7 @@ from dagster import (AssetIn, AssetKey, AssetsDefinition, DynamicOut, DynamicOut
 
 from convintel import settings
 from dagster_pipelines.resources import DatabaseResource, LearningScope
+from dagster_pipelines.result_staging import ResultStager, StagedKey
 from detectors.result import DetectorResult, PatternType
 
 
@@ -27,15 +32,16 @@ AGENCY_PATTERNS_ASSET = "agency_patterns"
 class DetectorSpec:
     """What one detector reads and how it runs.
 
-    ``run(conn, dbt_schema, client_ids, computed_at)`` returns one result per client with data (all
-    clients when ``client_ids`` is empty); ``findings`` renders the passed results as a markdown table for
-    the asset's metadata; ``summary_lines`` turns one stored pattern into a few lines for people (CLI).
+    ``run(conn, dbt_schema, client_ids, computed_at)`` yields one result per client with data (all
+    clients when ``client_ids`` is empty), one client at a time in client id order; ``findings`` renders
+    the passed results as a markdown table for the asset's metadata (a header, then one row per result);
+    ``summary_lines`` turns one stored pattern into a few lines for people (CLI).
     """
 
     pattern_type: PatternType
     marts: tuple[str, ...]
     description: str
-    run: Callable[[psycopg.Connection, str, Sequence[UUID], datetime], list[DetectorResult]]
+    run: Callable[[psycopg.Connection, str, Sequence[UUID], datetime], Iterable[DetectorResult]]
     findings: Callable[[list[DetectorResult]], str]
     summary_lines: Callable[[dict[str, Any]], list[str]]
 
@@ -62,27 +68,28 @@ def detector_asset(spec: DetectorSpec) -> AssetsDefinition:
         for index, shard in enumerate(shards):
             yield DynamicOutput(shard, mapping_key=f"shard_{index:03d}")
 
-    @op(name=f"{kind}_detect_shard", description=f"The {kind} detector over one shard's clients.")
-    def detect_shard(context: OpExecutionContext, database: DatabaseResource, client_ids: list[str]) -> list[DetectorResult]:
+    @op(name=f"{kind}_detect_shard", description=f"The {kind} detector over one shard's clients, each result staged as computed.")
+    def detect_shard(context: OpExecutionContext, database: DatabaseResource, client_ids: list[str]) -> StagedResults:
         if not client_ids:
-            return []
+            return StagedResults(kind)
         schema = database.dbt_schema or settings.dbt_schema()
-        with psycopg.connect(database.resolved_url()) as conn:
-            return spec.run(conn, schema, [UUID(c) for c in client_ids], run_timestamp(context))
+        url = database.resolved_url()
+        with psycopg.connect(url) as conn, psycopg.connect(url, autocommit=True) as staging:
+            return detect_and_stage(spec, conn, staging, schema, [UUID(c) for c in client_ids],
+                                    run_id=UUID(context.run.run_id), computed_at=run_timestamp(context))
 
-    @op(name=f"{kind}_combine_shards", description=f"All shards' {kind} results in client order, with run metadata.")
-    def combine_shards(context: OpExecutionContext, shard_results: list[list[DetectorResult]]) -> list[DetectorResult]:
-        results = sorted((r for shard in shard_results for r in shard), key=lambda r: str(r.client_id))
-        passed = [r for r in results if r.patterns is not None]
+    @op(name=f"{kind}_combine_shards", description=f"All shards' {kind} summaries combined, with run metadata.")
+    def combine_shards(context: OpExecutionContext, shard_results: list[StagedResults]) -> StagedResults:
+        combined = combine_staged(shard_results)
         context.add_output_metadata({
-            "clients": len(results),
+            "clients": combined.clients,
             "shards": len(shard_results),
-            "gate_passed": len(passed),
-            "gate_failed": len(results) - len(passed),
-            "top_findings": MetadataValue.md(spec.findings(passed)),
-            **({"weights_shipped": sum(r.learned_weights is not None for r in passed)} if kind == "who" else {}),
+            "gate_passed": combined.gate_passed,
+            "gate_failed": combined.clients - combined.gate_passed,
+            "top_findings": MetadataValue.md(findings_markdown(spec, combined)),
+            **({"weights_shipped": combined.weights_shipped} if kind == "who" else {}),
         })
-        return results
+        return combined
 
     def compose(**marts):
         return combine_shards(plan_shards(**marts).map(detect_shard).collect())
@@ -91,6 +98,80 @@ def detector_asset(spec: DetectorSpec) -> AssetsDefinition:
         compose, name=spec.asset_name, group_name="detectors", description=spec.description,
         ins={name: AssetIn(key=AssetKey(name), dagster_type=Nothing) for name in upstream},
     )
+
+
+# Rows of the ``top_findings`` metadata table: the first passed results in client id order.
+FINDINGS_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class StagedResults:
+    """What a detector step hands on instead of its results: the key of every result it staged (run id
+    and client id, for ``result_staging``; a re-executed run combines steps of two runs) and a summary for
+    the asset's metadata. ``findings`` holds the ``top_findings`` rows (client id, markdown row) of the
+    first ``FINDINGS_LIMIT`` passed results in client id order, not their patterns, so the output stays
+    small however many clients there are (ids and counts only)."""
+
+    pattern_type: PatternType
+    staged: tuple[tuple[str, str], ...] = ()
+    gate_passed: int = 0
+    weights_shipped: int = 0
+    findings: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def clients(self) -> int:
+        return len(self.staged)
+
+    def keys(self) -> list[StagedKey]:
+        """The (run id, client id, pattern type) of every staged result."""
+        return [(UUID(run_id), UUID(client_id), self.pattern_type) for run_id, client_id in self.staged]
+
+
+def detect_and_stage(spec: DetectorSpec, conn: psycopg.Connection, staging: psycopg.Connection, schema: str,
+                     client_ids: Sequence[UUID], *, run_id: UUID, computed_at: datetime) -> StagedResults:
+    """Run ``spec`` over ``client_ids`` (all clients when empty) reading from ``conn``, stage each result
+    through ``staging`` (a connection of its own: its batches commit while ``conn`` streams the inputs) as
+    it comes, and return the summary. Holds one client's inputs and result (plus a staging batch) at a time."""
+    staged: list[tuple[str, str]] = []
+    gate_passed = weights_shipped = 0
+    findings: list[tuple[str, str]] = []
+    with ResultStager(staging, run_id, computed_at) as stager:
+        for result in spec.run(conn, schema, client_ids, computed_at):
+            client = str(result.client_id)
+            staged.append((str(run_id), client))
+            if result.patterns is not None:
+                gate_passed += 1
+                weights_shipped += result.learned_weights is not None
+                if len(findings) < FINDINGS_LIMIT or client < findings[-1][0]:  # the table's order: ids as text
+                    findings.append((client, finding_row(spec, result)))
+                    findings.sort()
+                    del findings[FINDINGS_LIMIT:]
+            stager.add(result)
+    return StagedResults(spec.pattern_type, tuple(staged), gate_passed, weights_shipped, tuple(findings))
+
+
+def combine_staged(shards: Sequence[StagedResults]) -> StagedResults:
+    """One detector's shard summaries as one."""
+    types = {shard.pattern_type for shard in shards}
+    if len(types) != 1:
+        raise ValueError(f"expected the shard summaries of one pattern type, got {sorted(types)}")
+    return StagedResults(
+        shards[0].pattern_type,
+        staged=tuple(sorted((key for s in shards for key in s.staged), key=lambda key: key[1])),
+        gate_passed=sum(s.gate_passed for s in shards), weights_shipped=sum(s.weights_shipped for s in shards),
+        findings=tuple(sorted(row for s in shards for row in s.findings)[:FINDINGS_LIMIT]),
+    )
+
+
+def finding_row(spec: DetectorSpec, result: DetectorResult) -> str:
+    """The row ``spec.findings`` renders for one passed result (its table without the two header lines)."""
+    return "\n".join(spec.findings([result]).splitlines()[2:])
+
+
+def findings_markdown(spec: DetectorSpec, staged: StagedResults) -> str:
+    """The ``top_findings`` table: ``spec.findings``' header over the kept rows (what ``spec.findings``
+    gives for the first ``FINDINGS_LIMIT`` passed results in client order)."""
+    return "\n".join([spec.findings([]), *(row for _, row in staged.findings)])
 
 
 def clients_in_scope(conn: psycopg.Connection, client_ids: Sequence[str]) -> list[str]:

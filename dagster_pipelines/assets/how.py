@@ -1,6 +1,6 @@
 """The HOW detector asset: channels, channel mix, sequences and Markov attribution (SPEC §7 how)."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -15,10 +15,11 @@ from detectors.how import CHANNEL_COUNT_BUCKETS, detect_how
 from detectors.result import DetectorResult
 
 
-def run_how(conn: psycopg.Connection, schema: str, client_ids: Sequence[UUID], computed_at: datetime) -> list[DetectorResult]:
+def run_how(conn: psycopg.Connection, schema: str, client_ids: Sequence[UUID], computed_at: datetime) -> Iterator[DetectorResult]:
     agency = load_agency_pattern(conn, "how")  # the shrinkage prior (None: the client's baseline, as before)
-    return [detect_how(inputs, computed_at=computed_at, agency_priors=how_agency_priors(agency, inputs))
-            for inputs in load_how_inputs(conn, schema, client_ids)]
+    # One client at a time: the caller stages each result before the next client's inputs are read.
+    return (detect_how(inputs, computed_at=computed_at, agency_priors=how_agency_priors(agency, inputs))
+            for inputs in load_how_inputs(conn, schema, client_ids))
 
 
 def _lift(entry: dict[str, Any] | None) -> str:

@@ -11,7 +11,7 @@ from dagster import AssetExecutionContext, AssetIn, AssetKey, MetadataValue, ass
 from convintel import settings
 
 from dagster_pipelines.assets.agency import agency_patterns
-from dagster_pipelines.assets.detector_factory import DetectorSpec, run_timestamp
+from dagster_pipelines.assets.detector_factory import DetectorSpec, StagedResults, run_timestamp
 from dagster_pipelines.assets.how import HOW, how_patterns
 from dagster_pipelines.assets.what import WHAT, what_patterns
 from dagster_pipelines.assets.when import WHEN, when_patterns
@@ -19,7 +19,7 @@ from dagster_pipelines.assets.who import WHO, who_patterns
 from dagster_pipelines.marts.quality import exclusions_markdown, load_exclusion_counts
 from dagster_pipelines.pattern_store import store_client_results
 from dagster_pipelines.resources import DatabaseResource, LearningScope
-from detectors.result import DetectorResult
+from dagster_pipelines.result_staging import delete_staged, staged_client_results
 
 DETECTORS: tuple[DetectorSpec, ...] = (WHO, WHAT, WHEN, HOW)
 # The agency-wide patterns lead the list: every detector reads its prior from them.
@@ -28,28 +28,32 @@ DETECTOR_ASSETS = [agency_patterns, who_patterns, what_patterns, when_patterns, 
 
 @asset(group_name="patterns", ins={spec.asset_name: AssetIn() for spec in DETECTORS},
        deps=[AssetKey("fct_data_quality_exclusions")],
-       description="Stores every detector's patterns: one transaction per client (SPEC §7 storage).")
+       description="Stores every detector's patterns: one transaction per client (SPEC §7 storage), read one client "
+                   "at a time from the results the detectors staged; then deletes the staged rows.")
 def conversion_patterns(context: AssetExecutionContext, database: DatabaseResource, learning_scope: LearningScope,
-                        **detector_results: list[DetectorResult]) -> None:
+                        **detector_results: StagedResults) -> None:
     run_id = uuid.UUID(context.run.run_id)
     computed_at = run_timestamp(context)
-    by_client: dict[uuid.UUID, list[DetectorResult]] = {}
-    for results in detector_results.values():
-        for result in results:
-            by_client.setdefault(result.client_id, []).append(result)
+    # The results the detector steps staged (a re-executed run reuses steps of its parent run, and their
+    # rows); a client's results are stored in the detectors' order, as they come here.
+    keys = [key for summary in detector_results.values() for key in summary.keys()]
     actions: Counter[str] = Counter()
     kept_reasons: list[str] = []
-    with psycopg.connect(database.resolved_url(), autocommit=True) as conn:
-        for client_id, results in sorted(by_client.items()):
+    clients = 0
+    url = database.resolved_url()
+    with psycopg.connect(url) as reader, psycopg.connect(url, autocommit=True) as conn:
+        for client_id, results in staged_client_results(reader, keys):
+            clients += 1
             for outcome in store_client_results(conn, client_id, results, run_id=run_id, computed_at=computed_at):
                 actions[outcome.action] += 1
                 if outcome.reason:
                     kept_reasons.append(f"| {client_id} | {outcome.pattern_type} | {outcome.action} | {outcome.reason} |")
+        delete_staged(conn, [(run, pattern_type) for run, _, pattern_type in keys])
         schema = database.dbt_schema or settings.dbt_schema()
         exclusions = load_exclusion_counts(conn, schema, [uuid.UUID(c) for c in learning_scope.client_ids])
     context.add_output_metadata({
         "run_id": str(run_id),
-        "clients": len(by_client),
+        "clients": clients,
         "patterns_stored": actions["stored"],
         "patterns_kept_previous": actions["kept_previous"],
         "nothing_stored": actions["nothing_stored"],

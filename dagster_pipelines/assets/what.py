@@ -1,6 +1,6 @@
 """The WHAT detector asset: which content converts (SPEC §7 what)."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -13,8 +13,9 @@ from detectors.result import DetectorResult
 from detectors.what import detect_what
 
 
-def run_what(conn: psycopg.Connection, schema: str, client_ids: Sequence[UUID], computed_at: datetime) -> list[DetectorResult]:
-    return [detect_what(inputs, computed_at=computed_at) for inputs in load_what_inputs(conn, schema, client_ids)]
+def run_what(conn: psycopg.Connection, schema: str, client_ids: Sequence[UUID], computed_at: datetime) -> Iterator[DetectorResult]:
+    # One client at a time: the caller stages each result before the next client's inputs are read.
+    return (detect_what(inputs, computed_at=computed_at) for inputs in load_what_inputs(conn, schema, client_ids))
 
 
 def what_findings(results: list[DetectorResult], limit: int = 20) -> str:

@@ -1,6 +1,6 @@
 """The WHEN detector asset: local day and hour, per-touch booking hazard, gaps, time to book (SPEC §7 when)."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -15,10 +15,11 @@ from detectors.result import DetectorResult
 from detectors.when import detect_when
 
 
-def run_when(conn: psycopg.Connection, schema: str, client_ids: Sequence[UUID], computed_at: datetime) -> list[DetectorResult]:
+def run_when(conn: psycopg.Connection, schema: str, client_ids: Sequence[UUID], computed_at: datetime) -> Iterator[DetectorResult]:
     agency = load_agency_pattern(conn, "when")  # the shrinkage prior (None: the client's baseline, as before)
-    return [detect_when(inputs, computed_at=computed_at, agency_priors=when_agency_priors(agency, inputs))
-            for inputs in load_when_inputs(conn, schema, client_ids)]
+    # One client at a time: the caller stages each result before the next client's inputs are read.
+    return (detect_when(inputs, computed_at=computed_at, agency_priors=when_agency_priors(agency, inputs))
+            for inputs in load_when_inputs(conn, schema, client_ids))
 
 
 def _top_slot(entries: list[dict], key: str) -> str:

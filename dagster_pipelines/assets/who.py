@@ -1,6 +1,6 @@
 """The WHO detector asset: which leads book, and learned lead-score weights (SPEC §7 who)."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -15,10 +15,11 @@ from detectors.result import DetectorResult
 from detectors.who import detect_who
 
 
-def run_who(conn: psycopg.Connection, schema: str, client_ids: Sequence[UUID], computed_at: datetime) -> list[DetectorResult]:
+def run_who(conn: psycopg.Connection, schema: str, client_ids: Sequence[UUID], computed_at: datetime) -> Iterator[DetectorResult]:
     agency = load_agency_pattern(conn, "who")  # the shrinkage prior (None: the client's baseline, as before)
-    return [detect_who(inputs, computed_at=computed_at, agency_priors=who_agency_priors(agency, inputs))
-            for inputs in load_who_inputs(conn, schema, client_ids)]
+    # One client at a time: the caller stages each result before the next client's inputs are read.
+    return (detect_who(inputs, computed_at=computed_at, agency_priors=who_agency_priors(agency, inputs))
+            for inputs in load_who_inputs(conn, schema, client_ids))
 
 
 def who_findings(results: list[DetectorResult], limit: int = 20) -> str:
