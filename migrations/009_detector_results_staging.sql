@@ -3,7 +3,7 @@
 -- the store step reads them back one client at a time, stores them in conversion_patterns, then deletes
 -- the run's rows. So a run's memory is bounded by its largest client, not by all clients' results.
 -- One row per (run, pattern type, client): a retried step overwrites its rows (upsert), never duplicates.
--- Rows of a run that failed before its store stay until pruned (docs/learning_run.md). Idempotent.
+-- Rows of a run that failed before its store stay until pruned (STAGED_RETENTION in dagster_pipelines/result_staging.py). Idempotent.
 
 create table if not exists detector_results_staging (
     run_id          uuid not null,
