@@ -38,10 +38,17 @@ PARSE_STATE_DIR = DBT_PROJECT_DIR / "target" / "parse_states"
 _PROFILE_SETTINGS = ("PGHOST", "PGPORT", "PGUSER", "DBT_SCHEMA", "PGSSLMODE")
 
 
+# The tag of a uniqueness test whose model declares a unique index on the same column: the index creation
+# fails on a duplicate, so the model, and with it the build, fails before the test could run; the test can
+# never fail on a table that was built. tests/test_dbt_unique_index_tests.py reads the manifest and fails
+# when a tagged test has no such index, or an untagged uniqueness test has one.
+UNIQUE_INDEX_TAG = "enforced_by_unique_index"
+
 # The dbt tests a learning build (the `dbt_models` asset) leaves out. It keeps only the uniqueness tests (`unique`,
-# `unique_combination_of_columns`): a duplicate key in a model the marts group or join on would make the
-# detectors count leads or touches twice and store wrong patterns, and the enforced contracts do not catch
-# it (they declare not-null only). A failing uniqueness test stops the build before the detectors, as before.
+# `unique_combination_of_columns`) that no unique index enforces: a duplicate key in a model the marts group or
+# join on would make the detectors count leads or touches twice and store wrong patterns, and the enforced
+# contracts do not catch it (they declare not-null only). A failing uniqueness test (or unique index) stops the
+# build before the detectors, as before.
 # The rest are data-quality checks whose failure does not make a stored pattern wrong by itself (null
 # checks — the detector marts' contracts refuse nulls anyway —, accepted values and ranges, relationships,
 # the singular invariants between marts): they run in the daily health job (dagster_pipelines/health/dbt_tests.py),
@@ -49,7 +56,7 @@ _PROFILE_SETTINGS = ("PGHOST", "PGPORT", "PGUSER", "DBT_SCHEMA", "PGSSLMODE")
 # A generic test of another name would run in the learning build (the list excludes, it does not select).
 LEARNING_BUILD_EXCLUDES = (
     "test_type:unit", "test_type:singular", "test_name:not_null", "test_name:accepted_values",
-    "test_name:accepted_range", "test_name:relationships", "test_name:expression_is_true",
+    "test_name:accepted_range", "test_name:relationships", "test_name:expression_is_true", f"tag:{UNIQUE_INDEX_TAG}",
 )
 
 # What a learning build writes besides the database: nothing. Its target folder is removed once its parse state
@@ -62,13 +69,49 @@ LEARNING_BUILD_EXCLUDES = (
 LEARNING_BUILD_OUTPUT_FLAGS = ("--no-write-json", "--log-level-file", "none")
 
 
+def _excluded(kind: str) -> set[str]:
+    return {selector.removeprefix(f"{kind}:") for selector in LEARNING_BUILD_EXCLUDES if selector.startswith(f"{kind}:")}
+
+
 def runs_in_learning_build(test_node: Mapping[str, Any]) -> bool:
     """Whether a dbt test node (manifest.json) is among the tests a learning build runs: a generic test
-    whose name ``LEARNING_BUILD_EXCLUDES`` does not exclude (singular and unit tests never are)."""
-    excluded = {selector.removeprefix("test_name:") for selector in LEARNING_BUILD_EXCLUDES
-                if selector.startswith("test_name:")}
+    whose name and tags ``LEARNING_BUILD_EXCLUDES`` do not exclude (singular and unit tests never are)."""
     name = (test_node.get("test_metadata") or {}).get("name")
-    return name is not None and name not in excluded
+    return (name is not None and name not in _excluded("test_name")
+            and not _excluded("tag") & set(test_node.get("tags") or ()))
+
+
+UNIQUENESS_TESTS = ("unique", "unique_combination_of_columns")
+
+
+def enforced_by_unique_index(test_node: Mapping[str, Any], manifest: Mapping[str, Any]) -> bool:
+    """Whether a uniqueness test can only pass on a built table: its model is built as a table (or
+    incremental) with a unique index on exactly the test's columns, so a duplicate fails the index and the
+    build. ``unique`` ignores NULLs like the index; ``unique_combination_of_columns`` groups NULLs together
+    where the index lets them repeat, so there every column must also be NOT NULL (an enforced contract's
+    not_null constraint)."""
+    metadata = test_node.get("test_metadata") or {}
+    arguments = metadata.get("kwargs") or {}
+    if metadata.get("name") == "unique":
+        columns = [arguments.get("column_name")]
+    elif metadata.get("name") == "unique_combination_of_columns":
+        columns = list(arguments.get("combination_of_columns") or [])
+    else:
+        return False
+    model = manifest["nodes"].get(test_node.get("attached_node") or "", {})
+    config = model.get("config") or {}
+    if model.get("resource_type") != "model" or config.get("materialized") not in ("table", "incremental"):
+        return False
+    wanted = {str(column).strip('"').lower() for column in columns if column}
+    if not wanted or not any(index.get("unique") and {c.strip('"').lower() for c in index.get("columns", [])} == wanted
+                             for index in config.get("indexes") or []):
+        return False
+    if metadata["name"] == "unique":
+        return True
+    declared = {name.lower(): column for name, column in (model.get("columns") or {}).items()}
+    return bool((config.get("contract") or {}).get("enforced")) and all(
+        any(constraint.get("type") == "not_null" for constraint in (declared.get(name) or {}).get("constraints") or [])
+        for name in wanted)
 
 
 def dbt_executable() -> str:

@@ -20,7 +20,7 @@ import pytest
 
 import convintel.dbt as dbt
 from convintel.db import create_database, drop_database
-from convintel.settings import libpq_env
+from convintel.settings import DBT_PROJECT_DIR, libpq_env
 from convintel.synth import generate
 from support import dbt_or_fail
 
@@ -120,7 +120,9 @@ def test_the_learning_build_runs_the_uniqueness_tests_only(world) -> None:
                           "--vars", DBT_VARS], world["urls"][0], world["targets"][0], SCHEMA)
     tests = [json.loads(line) for line in listed.stdout.splitlines() if line.startswith("{")]
     kinds = {(t["resource_type"], (t.get("test_metadata") or {}).get("name")) for t in tests}
-    assert kinds == {("test", "unique"), ("test", "unique_combination_of_columns")} and len(tests) >= 50
+    assert kinds == {("test", "unique"), ("test", "unique_combination_of_columns")} and len(tests) >= 45
+    # A unique index enforces the others (tests/test_dbt_unique_index_tests.py), e.g. int_touches' key.
+    assert "unique_int_touches_touch_id" not in {t["name"] for t in tests}
     # Exactly those gate the steps after the build; the others are Dagster checks that never block (a
     # blocking check left unrun would be waited for, and logged, in every learning run).
     from dagster_pipelines.assets.dbt import dbt_models
@@ -146,5 +148,23 @@ def test_the_health_job_dbt_step_reports_a_broken_rule_as_a_finding(world) -> No
     assert outcome.left_out == left_out_tests(json.loads(MANIFEST.read_text()))
     assert "assert_exclusions_account_for_every_activity" in outcome.left_out  # a table against the live sources
     assert "accepted_values_lead_statuses_status_class__open__converted__failed" in outcome.left_out  # a seed's column
-    # The uniqueness tests ran in the learning build on these tables: not run twice.
+    # The uniqueness tests ran in the learning build on these tables, or a unique index enforces them: not run.
     assert "unique_int_lead_outcomes_lead_id" in outcome.left_out
+    assert "unique_fct_who_leads_lead_id" in outcome.left_out
+
+
+@pytest.mark.slow
+def test_the_built_tables_hold_the_unique_index_of_each_test_left_to_it(world) -> None:
+    """The learning build leaves out the uniqueness tests a unique index enforces: the built tables have it."""
+    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    wanted = set()
+    for node in manifest["nodes"].values():
+        if node["resource_type"] == "test" and dbt.UNIQUE_INDEX_TAG in node["tags"]:
+            model = manifest["nodes"][node["attached_node"]]
+            wanted.add((model["alias"], node["test_metadata"]["kwargs"]["column_name"]))
+    with psycopg.connect(world["urls"][0]) as conn:
+        unique_indexes = {(table, column) for table, column in conn.execute(
+            "select t.relname, a.attname from pg_index i join pg_class t on t.oid = i.indrelid "
+            "join pg_attribute a on a.attrelid = t.oid and a.attnum = i.indkey[0] "
+            "where t.relnamespace = %s::regnamespace and i.indisunique and i.indnatts = 1", (SCHEMA,))}
+    assert wanted and wanted <= unique_indexes

@@ -5,10 +5,11 @@ Which tests run: those whose parents all exist — models with a relation in the
 sources (``--indirect-selection cautious`` drops a test with a parent that was not built). Left out
 (``left_out_tests``): unit tests and the tests on seeds only (they check the project's own code and files:
 the test suite runs them), the uniqueness tests the learning build itself ran on these very tables (a
-failure there stopped the build), and the tests that compare a table of the last build with a live source
-or staging view: the sources move on between learning runs, so such a test would fail on rows that
-arrived after the build, not on a fault. The learning build runs no
-such test either; ``convintel dbt build`` (or the ``dbt_build`` job with ``all_tests``) runs them all.
+failure there stopped the build), the uniqueness tests a unique index of their model enforces (tag
+``convintel.dbt.UNIQUE_INDEX_TAG``: a duplicate fails the index creation and so the build; they cannot
+fail on a table that was built, and neither job runs them), and the tests that compare a table of the
+last build with a live source or staging view: the sources move on between learning runs, so such a test
+would fail on rows that arrived after the build, not on a fault. The learning build runs no such test either; ``convintel dbt build`` (or the ``dbt_build`` job with ``all_tests``) runs them all.
 
 Each failing or erroring test is a high-severity finding (``dbt_test_failed`` / ``dbt_test_error``): the
 data the stored patterns were learned from breaks a rule the models declare, and a person should look.
@@ -26,7 +27,7 @@ from typing import Any
 
 import psycopg
 
-from convintel.dbt import run_dbt, runs_in_learning_build
+from convintel.dbt import UNIQUE_INDEX_TAG, run_dbt, runs_in_learning_build
 from convintel.settings import DBT_PROJECT_DIR
 from dagster_pipelines.health.rules import Finding
 
@@ -57,14 +58,16 @@ def _kinds(manifest: Mapping[str, Any]) -> dict[str, str]:
 def left_out_tests(manifest: Mapping[str, Any]) -> list[str]:
     """Data tests the health job does not run: those with a parent of the last build (a table) and a live
     parent (a source or a view), those on seeds only (the seeds are files of the project: their tests
-    change only with the code, and the test suite runs them), and those the learning build ran."""
+    change only with the code, and the test suite runs them), those the learning build ran, and those a
+    unique index enforces (they cannot fail on a built table)."""
     kinds = _kinds(manifest)
     left_out = []
     for node in manifest["nodes"].values():
         if node["resource_type"] != "test":
             continue
         parents = {kinds.get(parent, "") for parent in node["depends_on"]["nodes"]}
-        if (parents & _LIVE and parents & _BUILT) or parents == {"seed"} or runs_in_learning_build(node):
+        if ((parents & _LIVE and parents & _BUILT) or parents == {"seed"} or runs_in_learning_build(node)
+                or UNIQUE_INDEX_TAG in node.get("tags", ())):
             left_out.append(node["name"])
     return sorted(left_out)
 

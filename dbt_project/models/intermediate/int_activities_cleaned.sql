@@ -4,7 +4,7 @@
         indexes=[
             {'columns': ['activity_id'], 'unique': True},
         ],
-        pre_hook="set local work_mem = '256MB'",
+        pre_hook=["set local work_mem = '256MB'", "{{ parallel_query() }}"],
     )
 }}
 

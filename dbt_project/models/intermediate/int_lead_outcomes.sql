@@ -3,7 +3,8 @@
         indexes=[
             {'columns': ['lead_id'], 'unique': True},
             {'columns': ['client_id', 'outcome']},
-        ]
+        ],
+        pre_hook="{{ parallel_query() }}",
     )
 }}
 

@@ -1,3 +1,5 @@
+{{ config(pre_hook="{{ parallel_query() }}") }}
+
 {#- The equal-exposure view of a touch (SPEC §6, §7 how), one formula for the HOW marts and the KPI marts:
     per outbound touch whose outcome is known, the lead's first channel, channels_so_far (distinct
     channels among touches 1..k of the lead) and the time of the lead's first touch. Every lead

@@ -1,3 +1,5 @@
+{{ config(pre_hook="{{ parallel_query() }}") }}
+
 {#- HOW per-lead fact (SPEC §7 how): one row per analysed lead with at least one touch that counts.
     channel_path = the lead's channels in touch order joined by '>' (cut at the booking, SPEC §4);
     first_channel, booking_channel (the converting touch's channel, converted leads only),

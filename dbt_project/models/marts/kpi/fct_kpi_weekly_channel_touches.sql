@@ -1,3 +1,5 @@
+{{ config(pre_hook="{{ parallel_query() }}") }}
+
 {#- Business KPIs, multi-channel part (docs/kpis.md): the per-touch sufficient statistics of
     fct_how_touch_stats (same units, same exposure rule), split by the lead's COHORT WEEK (ISO week,
     UTC, of its first touch): per client, cohort week, touch_number, channel of the touch, the lead's

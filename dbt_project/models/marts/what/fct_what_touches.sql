@@ -1,3 +1,5 @@
+{{ config(pre_hook="{{ parallel_query() }}") }}
+
 {#- One row per touch (int_touches) with its content features and the WHAT analysis status
     (int_what_touch_features): what_status 'analysed' rows are the unit of the WHAT detector (touches with
     content whose outcome is known), label = is_converting_touch. touch_number_stratum caps the position

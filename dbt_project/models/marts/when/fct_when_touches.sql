@@ -1,3 +1,5 @@
+{{ config(pre_hook="{{ parallel_query() }}") }}
+
 {#- One row per outbound touch that counts (SPEC §4: cut at booking), in the lead's local time
     (SPEC §4: lead timezone -> client timezone -> UTC, DST-correct via AT TIME ZONE in int_touches).
     The unit of the WHEN hazards: a touch "books" when it is the converting touch. touch_stratum caps
