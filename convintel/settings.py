@@ -6,6 +6,7 @@ started by ``convintel db up`` is used (SPEC §3.1).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -69,9 +70,15 @@ def libpq_env(url: str, schema: str | None = None) -> dict[str, str]:
 
 
 _DAGSTER_YAML_MARKER = "# Local Dagster instance of this checkout (git-ignored)."
-# Dagster's SQLite storage under DAGSTER_HOME (the default layout), with an event log that keeps its
-# connections open between events (dagster_pipelines/instance_storage.py); no telemetry.
-DAGSTER_YAML = f"""{_DAGSTER_YAML_MARKER} Written by convintel (settings.ensure_dagster_home).
+
+
+def dagster_yaml(home: Path) -> str:
+    """The dagster.yaml of the instance in ``home``: Dagster's SQLite storage in that folder (its default
+    layout), with an event log that keeps its connections open between events
+    (dagster_pipelines/instance_storage.py); no telemetry. The folder is written out, not read from
+    DAGSTER_HOME: a process that opens this instance with another DAGSTER_HOME (a test reading an API
+    worker's instance) must still find its runs."""
+    return f"""{_DAGSTER_YAML_MARKER} Written by convintel (settings.ensure_dagster_home).
 telemetry:
   enabled: false
 storage:
@@ -79,21 +86,20 @@ storage:
     module: dagster_pipelines.instance_storage
     class: PooledSqliteStorage
     config:
-      base_dir:
-        env: DAGSTER_HOME
+      base_dir: {json.dumps(str(home.resolve()))}
 """
 
 
 def ensure_dagster_home() -> Path:
-    """DAGSTER_HOME with a dagster.yaml (DAGSTER_YAML: local storage, no telemetry), exported for Dagster."""
+    """DAGSTER_HOME with its dagster.yaml (``dagster_yaml``: local storage, no telemetry), exported for Dagster."""
     DAGSTER_HOME.mkdir(parents=True, exist_ok=True)
     config = DAGSTER_HOME / "dagster.yaml"
     # Rewritten while it is ours (starts with the marker line), so a checkout's instance follows this code; a
     # file someone wrote themselves is left alone. Atomically: another process may be reading it.
-    current = config.read_text() if config.exists() else None
-    if current is None or (current.startswith(_DAGSTER_YAML_MARKER) and current != DAGSTER_YAML):
+    current, wanted = (config.read_text() if config.exists() else None), dagster_yaml(DAGSTER_HOME)
+    if current is None or (current.startswith(_DAGSTER_YAML_MARKER) and current != wanted):
         written = config.with_name(f".dagster.yaml.{os.getpid()}")
-        written.write_text(DAGSTER_YAML)
+        written.write_text(wanted)
         os.replace(written, config)
     os.environ["DAGSTER_HOME"] = str(DAGSTER_HOME)
     return DAGSTER_HOME

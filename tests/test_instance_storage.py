@@ -7,6 +7,7 @@ import inspect
 
 import pytest
 from dagster import DagsterEventType, DagsterInstance, asset, materialize
+from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 
 from convintel import settings
@@ -23,7 +24,7 @@ def test_dagster_routes_the_event_logs_connections_through_connect():
 @pytest.fixture
 def dagster_home(tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
-    (tmp_path / "dagster.yaml").write_text(settings.DAGSTER_YAML)
+    (tmp_path / "dagster.yaml").write_text(settings.dagster_yaml(tmp_path))
     return tmp_path
 
 
@@ -39,7 +40,9 @@ def test_runs_events_and_materialisations_are_stored_and_read_back(dagster_home,
         run_ids = [materialize([numbers], instance=instance).run_id for _ in range(4)]
         # the index file and at most MAX_OPEN_SHARDS files open, however many runs were written
         assert len(instance.event_log_storage._engines) <= 2
-    with DagsterInstance.from_config(str(dagster_home)) as reader:  # as the webserver reads the files
+    # Read as the webserver or another process does, even one whose DAGSTER_HOME points elsewhere.
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home / "elsewhere"))
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))) as reader:
         assert [run.run_id for run in reader.get_runs()] == run_ids[::-1]
         for run_id in run_ids:
             events = reader.all_logs(run_id)
@@ -53,7 +56,7 @@ def test_the_instance_file_is_rewritten_while_ours_and_left_alone_once_edited(tm
     config = tmp_path / "dagster.yaml"
     config.write_text(settings._DAGSTER_YAML_MARKER + "\ntelemetry:\n  enabled: false\n")  # an older checkout's
     settings.ensure_dagster_home()
-    assert config.read_text() == settings.DAGSTER_YAML
+    assert config.read_text() == settings.dagster_yaml(tmp_path)
     config.write_text("telemetry:\n  enabled: true\n")  # someone's own
     settings.ensure_dagster_home()
     assert config.read_text() == "telemetry:\n  enabled: true\n"
