@@ -25,14 +25,14 @@ LEARNING_NOTES: dict[str, str] = {
     "dbt models": "SQL time: the slowest models are listed beside the table; fewer passes over touch-level "
                   "tables (one wide touch model feeding every mart); the WHAT text caches are incremental (the "
                   "weekly re-run matches only new touches), the other touch-level models are rebuilt every run",
-    "dbt data tests": "data-quality tests in the learning build: keep only those that must stop a store; the "
-                      "health job runs the rest",
+    "dbt data tests": "the uniqueness tests of the marts (the intermediate models' are enforced by unique "
+                      "indexes and left out); the health job runs the data-quality tests",
     "dbt unit tests": "unit tests check SQL logic on fixed inputs: the test suite's job, not a learning run's",
     "dbt seeds": "seed loading: unchanged seeds need not be reloaded",
-    "detectors": "Python inference per client: per-client overhead (one pandas frame per ranking, WHO's "
-                 "weight fitting) times the number of clients; ranking on plain numpy columns, or the four "
-                 "detectors on both cores",
-    "store": "one transaction per client with the history rows",
+    "detectors": "Python inference per client (rankings on numpy columns already): per-client overhead "
+                 "(WHO's weight fitting, ~40% of WHO) times the number of clients, and staging each result; "
+                 "the four detectors run one after another on one core",
+    "store": "one transaction per client with the history rows, reading the client's staged results",
 }
 
 
