@@ -84,3 +84,9 @@ def test_learning_job_runs_detector_shards_as_parallel_steps_under_the_multiproc
     assert steps == {"who_patterns.who_plan_shards", "who_patterns.who_combine_shards",
                      "who_patterns.who_detect_shard[shard_000]", "who_patterns.who_detect_shard[shard_001]"}
     assert (metadata["clients"], metadata["shards"], metadata["gate_passed"]) == (3, 2, 3)
+    from dagster_pipelines.assets.detector_factory import findings_header
+    from dagster_pipelines.assets.who import WHO
+
+    findings = metadata["top_findings"].splitlines()  # the steps' rows, combined in client order
+    assert findings[:2] == findings_header(WHO) and len(findings) == 2 + 3
+    assert [row.split(" | ")[0] for row in findings[2:]] == sorted(row.split(" | ")[0] for row in findings[2:])

@@ -10,6 +10,7 @@ only a ``StagedResults`` summary; the ``conversion_patterns`` asset reads the st
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from itertools import islice
 from typing import Any
 from uuid import UUID
 
@@ -18,6 +19,7 @@ from dagster import (AssetIn, AssetKey, AssetsDefinition, DynamicOut, DynamicOut
                      OpExecutionContext, graph_asset, op)
 
 from convintel import settings
+from dagster_pipelines.markdown import markdown_header, markdown_row
 from dagster_pipelines.resources import DatabaseResource, LearningScope
 from dagster_pipelines.result_staging import ResultStager, StagedKey
 from detectors.result import DetectorResult, PatternType
@@ -28,21 +30,26 @@ from detectors.result import DetectorResult, PatternType
 AGENCY_PATTERNS_ASSET = "agency_patterns"
 
 
+# One column of a detector's ``top_findings`` table: its header, and its cell from a passed result's pattern.
+FindingColumn = tuple[str, Callable[[dict[str, Any]], object]]
+
+
 @dataclass(frozen=True)
 class DetectorSpec:
     """What one detector reads and how it runs.
 
     ``run(conn, dbt_schema, client_ids, computed_at)`` yields one result per client with data (all
-    clients when ``client_ids`` is empty), one client at a time in client id order; ``findings`` renders
-    the passed results as a markdown table for the asset's metadata (a header, then one row per result);
-    ``summary_lines`` turns one stored pattern into a few lines for people (CLI).
+    clients when ``client_ids`` is empty), one client at a time in client id order; ``finding_columns``
+    are the columns of the asset's ``top_findings`` table after the client id (a header and the cell
+    computed from a passed result's pattern); ``summary_lines`` turns one stored pattern into a few lines
+    for people (CLI).
     """
 
     pattern_type: PatternType
     marts: tuple[str, ...]
     description: str
     run: Callable[[psycopg.Connection, str, Sequence[UUID], datetime], Iterable[DetectorResult]]
-    findings: Callable[[list[DetectorResult]], str]
+    finding_columns: tuple[FindingColumn, ...]
     summary_lines: Callable[[dict[str, Any]], list[str]]
 
     @property
@@ -163,15 +170,28 @@ def combine_staged(shards: Sequence[StagedResults]) -> StagedResults:
     )
 
 
+def findings_header(spec: DetectorSpec) -> list[str]:
+    """The two header lines of ``spec``'s ``top_findings`` table: the client, then its finding columns."""
+    return markdown_header(["client", *(name for name, _ in spec.finding_columns)])
+
+
 def finding_row(spec: DetectorSpec, result: DetectorResult) -> str:
-    """The row ``spec.findings`` renders for one passed result (its table without the two header lines)."""
-    return "\n".join(spec.findings([result]).splitlines()[2:])
+    """The ``top_findings`` row of one passed result: its client id, then each finding column's cell."""
+    if result.patterns is None:
+        raise ValueError(f"client {result.client_id} did not pass the {spec.pattern_type} gate: it has no findings row")
+    return markdown_row([result.client_id, *(cell(result.patterns) for _, cell in spec.finding_columns)])
+
+
+def findings_table(spec: DetectorSpec, results: Iterable[DetectorResult], limit: int = FINDINGS_LIMIT) -> str:
+    """The ``top_findings`` table of the first ``limit`` passed ``results`` (in the order given)."""
+    passed = (result for result in results if result.patterns is not None)
+    return "\n".join([*findings_header(spec), *(finding_row(spec, result) for result in islice(passed, limit))])
 
 
 def findings_markdown(spec: DetectorSpec, staged: StagedResults) -> str:
-    """The ``top_findings`` table: ``spec.findings``' header over the kept rows (what ``spec.findings``
-    gives for the first ``FINDINGS_LIMIT`` passed results in client order)."""
-    return "\n".join([spec.findings([]), *(row for _, row in staged.findings)])
+    """The ``top_findings`` table of a step's or run's summary: the header over the kept rows (those of the
+    first ``FINDINGS_LIMIT`` passed results in client order)."""
+    return "\n".join([*findings_header(spec), *(row for _, row in staged.findings)])
 
 
 def clients_in_scope(conn: psycopg.Connection, client_ids: Sequence[str]) -> list[str]:
@@ -197,18 +217,6 @@ def run_timestamp(context: OpExecutionContext) -> datetime:
     record = context.instance.get_run_record_by_id(context.run.run_id)
     created = record.create_timestamp if record else datetime.now(timezone.utc)
     return created.astimezone(timezone.utc).replace(microsecond=0)
-
-
-def findings_table(results: list[DetectorResult], columns: dict[str, Callable[[dict[str, Any]], object]],
-                   limit: int = 20) -> str:
-    """The top findings of passed results as a markdown table for asset metadata: one row per client
-    (the first ``limit``), one column per ``columns`` entry, computed from the client's pattern."""
-    header = ["client", *columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for result in results[:limit]:
-        cells = [str(result.client_id), *(str(column(result.patterns)) for column in columns.values())]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 def top_ranked(entries: list[dict], key: str = "category") -> str:

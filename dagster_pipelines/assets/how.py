@@ -7,7 +7,7 @@ from uuid import UUID
 
 import psycopg
 
-from dagster_pipelines.assets.detector_factory import DetectorSpec, detector_asset, findings_table
+from dagster_pipelines.assets.detector_factory import DetectorSpec, detector_asset
 from dagster_pipelines.marts.how import HOW_MARTS, load_how_inputs
 from dagster_pipelines.pattern_store import load_agency_pattern
 from detectors.agency import how_agency_priors
@@ -30,13 +30,13 @@ def _lift(entry: dict[str, Any] | None) -> str:
     return f"{entry['lift_vs_1_channel']:.2f}{interval}"
 
 
-def how_findings(results: list[DetectorResult], limit: int = 20) -> str:
-    return findings_table(results, {
-        "best first channel": lambda p: p["best_first_channel"] or "-",
-        "optimal channel count": lambda p: p["optimal_channel_count"] or "-",
-        "winning sequences": lambda p: sum(1 for s in p["winning_sequences"] if s["label"] == "winning"),
-        "largest removal effect": lambda p: p["markov_attribution"]["largest_removal_effect"] or "-",
-    }, limit)
+# The columns of the asset's top_findings table after the client id.
+HOW_FINDING_COLUMNS = (
+    ("best first channel", lambda p: p["best_first_channel"] or "-"),
+    ("optimal channel count", lambda p: p["optimal_channel_count"] or "-"),
+    ("winning sequences", lambda p: sum(1 for s in p["winning_sequences"] if s["label"] == "winning")),
+    ("largest removal effect", lambda p: p["markov_attribution"]["largest_removal_effect"] or "-"),
+)
 
 
 def how_summary_lines(patterns: dict[str, Any]) -> list[str]:
@@ -64,7 +64,7 @@ HOW = DetectorSpec(
     marts=HOW_MARTS,
     description="HOW patterns per client from the HOW marts (SPEC §7 how).",
     run=run_how,
-    findings=how_findings,
+    finding_columns=HOW_FINDING_COLUMNS,
     summary_lines=how_summary_lines,
 )
 how_patterns = detector_asset(HOW)

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import psycopg
 
-from dagster_pipelines.assets.detector_factory import DetectorSpec, detector_asset, findings_table, ranked_entries, top_ranked
+from dagster_pipelines.assets.detector_factory import DetectorSpec, detector_asset, ranked_entries, top_ranked
 from dagster_pipelines.marts.what import WHAT_MARTS, load_what_inputs
 from detectors.result import DetectorResult
 from detectors.what import detect_what
@@ -18,15 +18,15 @@ def run_what(conn: psycopg.Connection, schema: str, client_ids: Sequence[UUID], 
     return (detect_what(inputs, computed_at=computed_at) for inputs in load_what_inputs(conn, schema, client_ids))
 
 
-def what_findings(results: list[DetectorResult], limit: int = 20) -> str:
-    return findings_table(results, {
-        "top subject": lambda p: top_ranked(p["subject_patterns"]["rankings"]),
-        "top pain point": lambda p: top_ranked(p["pain_points"]["rankings"]),
-        "top CTA type": lambda p: top_ranked(p["ctas"]["by_type"]),
-        "email length": lambda p: (p["optimal_length"]["email"] or {}).get("bin", "-"),
-        "left out (open / no content)": lambda p: f"{p.get('exclusions', {}).get('censored_touches', 0)} / "
-                                                  f"{p.get('exclusions', {}).get('touches_without_content', 0)}",
-    }, limit)
+# The columns of the asset's top_findings table after the client id.
+WHAT_FINDING_COLUMNS = (
+    ("top subject", lambda p: top_ranked(p["subject_patterns"]["rankings"])),
+    ("top pain point", lambda p: top_ranked(p["pain_points"]["rankings"])),
+    ("top CTA type", lambda p: top_ranked(p["ctas"]["by_type"])),
+    ("email length", lambda p: (p["optimal_length"]["email"] or {}).get("bin", "-")),
+    ("left out (open / no content)", lambda p: f"{p.get('exclusions', {}).get('censored_touches', 0)} / "
+                                                   f"{p.get('exclusions', {}).get('touches_without_content', 0)}"),
+)
 
 
 def _labelled_names(entries: list[dict]) -> str:
@@ -60,7 +60,7 @@ WHAT = DetectorSpec(
     marts=WHAT_MARTS,
     description="WHAT patterns per client from the WHAT marts (SPEC §7 what).",
     run=run_what,
-    findings=what_findings,
+    finding_columns=WHAT_FINDING_COLUMNS,
     summary_lines=what_summary_lines,
 )
 what_patterns = detector_asset(WHAT)

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import psycopg
 
-from dagster_pipelines.assets.detector_factory import DetectorSpec, detector_asset, findings_table
+from dagster_pipelines.assets.detector_factory import DetectorSpec, detector_asset
 from dagster_pipelines.marts.when import WHEN_MARTS, load_when_inputs
 from dagster_pipelines.pattern_store import load_agency_pattern
 from detectors.agency import when_agency_priors
@@ -30,13 +30,13 @@ def _top_slot(entries: list[dict], key: str) -> str:
     return f"{e[key]} {e['adjusted_rate']:.2%} adj (n={e['sample']})" + (f" {e['label']}" if e.get("label") else "")
 
 
-def when_findings(results: list[DetectorResult], limit: int = 20) -> str:
-    return findings_table(results, {
-        "best day": lambda p: _top_slot(p["best_days"], "day"),
-        "best hour": lambda p: _top_slot(p["best_hours"], "hour"),
-        "peak touch": lambda p: p["peak_converting_touch"]["touch_number"] if p["peak_converting_touch"] else "-",
-        "median days to book": lambda p: p["conversion_timing"]["median_days_to_convert"],
-    }, limit)
+# The columns of the asset's top_findings table after the client id.
+WHEN_FINDING_COLUMNS = (
+    ("best day", lambda p: _top_slot(p["best_days"], "day")),
+    ("best hour", lambda p: _top_slot(p["best_hours"], "hour")),
+    ("peak touch", lambda p: p["peak_converting_touch"]["touch_number"] if p["peak_converting_touch"] else "-"),
+    ("median days to book", lambda p: p["conversion_timing"]["median_days_to_convert"]),
+)
 
 
 def _slots(entries: list[dict], key: str, limit: int = 3) -> str:
@@ -76,7 +76,7 @@ WHEN = DetectorSpec(
     marts=WHEN_MARTS,
     description="WHEN patterns per client from the WHEN marts (SPEC §7 when).",
     run=run_when,
-    findings=when_findings,
+    finding_columns=WHEN_FINDING_COLUMNS,
     summary_lines=when_summary_lines,
 )
 when_patterns = detector_asset(WHEN)

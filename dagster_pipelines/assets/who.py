@@ -7,7 +7,7 @@ from uuid import UUID
 
 import psycopg
 
-from dagster_pipelines.assets.detector_factory import DetectorSpec, detector_asset, findings_table, ranked_entries, top_ranked
+from dagster_pipelines.assets.detector_factory import DetectorSpec, detector_asset, ranked_entries, top_ranked
 from dagster_pipelines.marts.who import WHO_MARTS, load_who_inputs
 from dagster_pipelines.pattern_store import load_agency_pattern
 from detectors.agency import who_agency_priors
@@ -22,13 +22,13 @@ def run_who(conn: psycopg.Connection, schema: str, client_ids: Sequence[UUID], c
             for inputs in load_who_inputs(conn, schema, client_ids))
 
 
-def who_findings(results: list[DetectorResult], limit: int = 20) -> str:
-    return findings_table(results, {
-        "top title": lambda p: top_ranked(p["title_rankings"]["by_title"]),
-        "top industry": lambda p: top_ranked(p["industry_rankings"]),
-        "weights": lambda p: p["recommended_weights"]["source"],
-        "cv AUC learned / default": lambda p: f"{p['weights_validation']['cv_auc_learned']} / {p['weights_validation']['cv_auc_default']}",
-    }, limit)
+# The columns of the asset's top_findings table after the client id.
+WHO_FINDING_COLUMNS = (
+    ("top title", lambda p: top_ranked(p["title_rankings"]["by_title"])),
+    ("top industry", lambda p: top_ranked(p["industry_rankings"])),
+    ("weights", lambda p: p["recommended_weights"]["source"]),
+    ("cv AUC learned / default", lambda p: f"{p['weights_validation']['cv_auc_learned']} / {p['weights_validation']['cv_auc_default']}"),
+)
 
 
 def who_summary_lines(patterns: dict[str, Any]) -> list[str]:
@@ -61,7 +61,7 @@ WHO = DetectorSpec(
     marts=WHO_MARTS,
     description="WHO patterns per client from the WHO marts (SPEC §7 who).",
     run=run_who,
-    findings=who_findings,
+    finding_columns=WHO_FINDING_COLUMNS,
     summary_lines=who_summary_lines,
 )
 who_patterns = detector_asset(WHO)

@@ -18,6 +18,7 @@ from dagster_pipelines.health.alerts import AlertOutcome, send_alerts
 from dagster_pipelines.health.dbt_tests import DbtTestsOutcome, run_dbt_tests
 from dagster_pipelines.health.expectations import ExpectationsOutcome, run_expectations
 from dagster_pipelines.health.rules import SEVERITIES, Finding, evaluate_rules
+from dagster_pipelines.markdown import markdown_header, markdown_row
 
 _SEVERITY_ORDER = {severity: position for position, severity in enumerate(SEVERITIES)}
 
@@ -100,10 +101,9 @@ def findings_markdown(findings: list[Finding], limit: int = 50) -> str:
     """The findings as a markdown table (most severe first), for Dagster metadata."""
     if not findings:
         return "no findings"
-    lines = ["| severity | client | type | rule | message |", "|---|---|---|---|---|"]
-    for f in findings[:limit]:
-        message = f.message.replace("|", "\\|")
-        lines.append(f"| {f.severity} | {f.client_id or '(store)'} | {f.pattern_type or '-'} | {f.rule} | {message} |")
+    lines = markdown_header(["severity", "client", "type", "rule", "message"])
+    lines += [markdown_row([f.severity, f.client_id or "(store)", f.pattern_type or "-", f.rule, f.message])
+              for f in findings[:limit]]
     if len(findings) > limit:
-        lines.append(f"| … | {len(findings) - limit} more in pattern_health_findings | | | |")
+        lines.append(markdown_row(["…", f"{len(findings) - limit} more in pattern_health_findings", "", "", ""]))
     return "\n".join(lines)
