@@ -129,6 +129,21 @@ def staged_keys(conn: psycopg.Connection, run_id: UUID) -> list[StagedKey]:
             "order by client_id, pattern_type", (run_id,))]
 
 
+def missing_staged(conn: psycopg.Connection, keys: Sequence[StagedKey]) -> list[StagedKey]:
+    """The keys of ``keys`` with no staged row: their run stored (and deleted) them already, or they were
+    pruned after ``STAGED_RETENTION``."""
+    if not keys:
+        return []
+    with conn.transaction():
+        conn.execute(SCOPE_TRANSACTION_TO_ALL_CLIENTS)
+        return [tuple(row) for row in conn.execute(  # type: ignore[misc]
+            "select k.run_id, k.client_id, k.pattern_type "
+            "from unnest(%s::uuid[], %s::uuid[], %s::text[]) as k (run_id, client_id, pattern_type) "
+            "where not exists (select from detector_results_staging as s where s.run_id = k.run_id "
+            "and s.client_id = k.client_id and s.pattern_type = k.pattern_type) "
+            "order by k.client_id, k.pattern_type", tuple(map(list, zip(*keys))))]
+
+
 def staged_client_results(conn: psycopg.Connection, keys: Sequence[StagedKey]) -> Iterator[tuple[UUID, list[DetectorResult]]]:
     """The staged results of ``keys``, one client at a time in client id order, each client's results in
     the order their pattern types first appear in ``keys``. One query through a server-side cursor in a

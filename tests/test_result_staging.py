@@ -19,7 +19,8 @@ import pytest
 
 from convintel.synth import generate
 from dagster_pipelines.assets.detector_factory import StagedResults, combine_staged, findings_markdown
-from dagster_pipelines.result_staging import ResultStager, delete_staged, stage_results, staged_client_results, staged_keys
+from dagster_pipelines.result_staging import (ResultStager, delete_staged, missing_staged, stage_results, staged_client_results,
+                                              staged_keys)
 from detectors.result import DetectorResult
 from support import dbt_or_fail, run_metadata
 
@@ -165,8 +166,17 @@ def test_the_store_reads_exactly_the_reported_results_of_a_re_executed_run(world
             read = dict(staged_client_results(reader, [(parent, client, "how"), (child, other, "how")]))
         assert {c: [r.patterns for r in results] for c, results in read.items()} == {
             client: [{"run": "parent"}], other: [{"run": "child"}]}
+        with psycopg.connect(url) as reader:
+            assert missing_staged(reader, [(parent, client, "how"), (child, other, "how")]) == []
+            assert missing_staged(reader, [(child, client, "how"), (parent, client, "who")]) == [
+                (child, client, "how"), (parent, client, "who")]
         assert delete_staged(conn, [(parent, "how"), (child, "how"), (child, "how")]) == 3
         assert _staged_rows(conn) == []
+        # Handed the same keys again (the store materialised alone, after its run stored them), the store
+        # finds them gone and refuses with a message that says why (conversion_patterns: not_staged_message).
+        with psycopg.connect(url) as reader:
+            assert missing_staged(reader, [(parent, client, "how"), (child, other, "how")]) == [
+                (parent, client, "how"), (child, other, "how")]
 
 
 def test_concurrent_runs_do_not_mix_and_a_failed_runs_rows_are_not_stored(world: dict) -> None:
@@ -223,3 +233,22 @@ def _wait_until_a_run_stages(url: str, known: set[uuid.UUID], timeout: float = 1
         while not any(row[0] not in known for row in _staged_rows(conn)):
             assert time.monotonic() < deadline, "the first run staged nothing"
             time.sleep(0.05)
+
+
+def test_the_store_handed_results_no_longer_staged_fails_and_stores_nothing(world: dict) -> None:
+    """The store materialised on its own after its run: the inputs name rows that run stored and deleted."""
+    from dagster import Failure, build_asset_context
+
+    from dagster_pipelines.assets.patterns import conversion_patterns
+    from dagster_pipelines.resources import build_resources
+
+    url, (client, _) = world["url"], world["clients"]
+    gone = StagedResults("how", staged=((str(uuid.uuid4()), str(client)),))
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("select set_config('app.client_ids', (select string_agg(id::text, ',') from clients), false)")
+        history_before = conn.execute("select count(*) from conversion_pattern_history").fetchone()[0]
+        with build_asset_context(resources=build_resources(url, SCHEMA)) as context, \
+                pytest.raises(Failure, match="1 of the 1 detector results .* no longer staged"):
+            conversion_patterns(context, how_patterns=gone, who_patterns=StagedResults("who"),
+                                what_patterns=StagedResults("what"), when_patterns=StagedResults("when"))
+        assert conn.execute("select count(*) from conversion_pattern_history").fetchone()[0] == history_before
