@@ -69,7 +69,8 @@ def conn(world: dict[str, Any]) -> Iterator[psycopg.Connection]:
     """A connection scoped to every client, on a store emptied of patterns and health records."""
     with psycopg.connect(world["url"], autocommit=True) as connection:
         connection.execute(SCOPE_ALL)
-        for table in ("pattern_health_findings", "pattern_health_runs", "conversion_pattern_history", "conversion_patterns"):
+        for table in ("pattern_health_findings", "pattern_health_runs", "conversion_pattern_history", "conversion_patterns",
+                      "agency_patterns"):
             connection.execute(f"delete from {table}")
         yield connection
 
@@ -174,6 +175,11 @@ def test_planted_problems_are_found_with_their_severity(world: dict[str, Any], c
           computed_at=now - timedelta(days=1))
     moved = healthy("who", authority=0.41, data_quality=0.10, company_fit=0.20, timing=0.14)
     plant(conn, drifted, moved, computed_at=now - timedelta(days=1), history=[healthy("who"), moved])
+    # Agency-wide patterns, served to clients without their own: one expired, one expiring, one fresh.
+    for pattern_type, valid_for in (("when", timedelta(days=-1)), ("how", timedelta(days=2)), ("who", timedelta(days=9))):
+        conn.execute("insert into agency_patterns (pattern_type, patterns, clients_pooled, computed_at, valid_until) "
+                     "values (%s, %s, 12, %s, %s)", (pattern_type, Jsonb(healthy(pattern_type)), now - timedelta(days=13),
+                                                     now + valid_for))
 
     with WebhookServer() as webhook:
         result = run_health_job(world, tmp_path, webhook_url=webhook.url)
@@ -183,17 +189,20 @@ def test_planted_problems_are_found_with_their_severity(world: dict[str, Any], c
         (extreme, "who", "who_weight_high", "high"),
         (missing, "how", "missing_type", "medium"),
         (drifted, "who", "weight_drift", "medium"),
+        (None, "when", "expired", "high"),
+        (None, "how", "expiring_soon", "medium"),
     }
-    assert (run["high"], run["medium"], run["low"], run["expectations_failed"]) == (2, 2, 0, 0)
+    assert (run["high"], run["medium"], run["low"], run["expectations_failed"]) == (3, 3, 0, 0)
     assert checks(result) == {"no_high_severity_findings": False, "no_medium_severity_findings": False,
                               "expectations_pass": True}
     # The alert hook received the two high-severity findings of this run, as JSON.
     assert len(webhook.received) == 1
     body = webhook.received[0]
-    assert body["health_run_id"] == str(run["id"]) and body["high_severity_count"] == 2
-    assert {(f["client_id"], f["rule"]) for f in body["findings"]} == {(str(expired), "expired"), (str(extreme), "who_weight_high")}
+    assert body["health_run_id"] == str(run["id"]) and body["high_severity_count"] == 3
+    assert {(f["client_id"], f["rule"]) for f in body["findings"]} == {
+        (str(expired), "expired"), (str(extreme), "who_weight_high"), (None, "expired")}
     metadata = result.asset_materializations_for_node("pattern_health")[0].metadata
-    assert (metadata["high"].value, metadata["medium"].value, metadata["low"].value) == (2, 2, 0)
+    assert (metadata["high"].value, metadata["medium"].value, metadata["low"].value) == (3, 3, 0)
     assert "who_weight_high" in metadata["findings"].value and metadata["webhook"].value == "sent"
 
 

@@ -11,6 +11,7 @@ import pytest
 from dagster_pipelines.health.report import findings_markdown
 from dagster_pipelines.health.rules import (
     TOP_ITEM_EXTRACTORS,
+    AgencyPattern,
     Finding,
     HistoryPair,
     StoredPattern,
@@ -59,6 +60,17 @@ def test_validity_expired_is_high_expiring_within_three_days_is_medium() -> None
     expired = check_validity(stored(valid_for=timedelta(days=-2)), NOW)[0]
     assert expired.message == "expired 2.0 days ago (valid until 2026-05-30 06:00 UTC)"
     assert expired.details["valid_until"] == "2026-05-30T06:00:00+00:00"
+
+
+def test_an_agency_wide_pattern_expires_like_a_clients() -> None:
+    agency = AgencyPattern("when", 12, NOW - timedelta(days=16), NOW - timedelta(days=2))
+    [expired] = check_validity(agency, NOW)
+    assert keys([expired]) == [(None, "when", "expired", "high")]
+    assert expired.message == ("agency-wide pattern (12 clients pooled, served to clients without their own) "
+                               "expired 2.0 days ago (valid until 2026-05-30 06:00 UTC)")
+    assert expired.details["scope"] == "agency" and expired.details["clients_pooled"] == 12
+    assert keys(check_validity(AgencyPattern("how", 12, NOW, NOW + timedelta(days=3)), NOW)) == [(None, "how", "expiring_soon", "medium")]
+    assert check_validity(AgencyPattern("who", 12, NOW, NOW + timedelta(days=4)), NOW) == []
 
 
 def test_sample_and_confidence_thresholds() -> None:

@@ -17,7 +17,7 @@ from dagster_pipelines.health import store
 from dagster_pipelines.health.alerts import AlertOutcome, send_alerts
 from dagster_pipelines.health.dbt_tests import DbtTestsOutcome, run_dbt_tests
 from dagster_pipelines.health.expectations import ExpectationsOutcome, run_expectations
-from dagster_pipelines.health.rules import SEVERITIES, Finding, evaluate_rules
+from dagster_pipelines.health.rules import SEVERITIES, Finding, check_validity, evaluate_rules
 from dagster_pipelines.markdown import markdown_header, markdown_row
 
 _SEVERITY_ORDER = {severity: position for position, severity in enumerate(SEVERITIES)}
@@ -44,7 +44,8 @@ class HealthReport:
 
 
 def evaluate(conn: psycopg.Connection, dbt_schema: str, now: datetime) -> tuple[list[Finding], int, int]:
-    """Rule findings over the whole store, client batch by client batch: (findings, clients, patterns)."""
+    """Rule findings over the whole store, client batch by client batch, and the agency-wide patterns'
+    validity: (findings, clients, client patterns)."""
     findings: list[Finding] = []
     clients = patterns = 0
     if not store.conversions_available(conn, dbt_schema):
@@ -58,6 +59,8 @@ def evaluate(conn: psycopg.Connection, dbt_schema: str, now: datetime) -> tuple[
         clients += len(batch.client_ids)
         patterns += len(batch.stored)
         findings += evaluate_rules(batch.stored, batch.history, batch.conversions, now)
+    for agency in store.read_agency(conn):  # served to clients without their own pattern: stale the same way
+        findings += check_validity(agency, now)
     return findings, clients, patterns
 
 

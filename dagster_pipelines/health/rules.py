@@ -6,6 +6,8 @@ Every rule returns a list of ``Finding`` (empty when healthy). Severities and th
 rule                        severity    when
 ==========================  ==========  ==========================================================
 ``expired``                 high        ``valid_until <= now``: consumers are reading a stale pattern
+                                        (a client's, or an agency-wide one served to clients without
+                                        a pattern of that type: client id None)
 ``expiring_soon``           medium      ``valid_until`` within 3 days (the weekly run is overdue)
 ``small_sample``            medium      ``sample_size < 30``
 ``low_confidence``          medium      ``confidence < 0.5``
@@ -84,6 +86,18 @@ class StoredPattern:
 
 
 @dataclass(frozen=True)
+class AgencyPattern:
+    """One row of ``agency_patterns`` (the columns the rules read): the API serves it to every client with
+    no pattern of its type, so it goes stale like a client's. It belongs to no client."""
+
+    pattern_type: PatternType
+    clients_pooled: int
+    computed_at: datetime
+    valid_until: datetime
+    client_id: None = None
+
+
+@dataclass(frozen=True)
 class HistoryPair:
     """The two latest history rows of one client and type (``previous`` None after a single run)."""
 
@@ -97,16 +111,20 @@ class HistoryPair:
 
 # --- rules on one stored pattern ------------------------------------------------------------------
 
-def check_validity(pattern: StoredPattern, now: datetime) -> list[Finding]:
-    """Expired (high) or expiring within ``EXPIRING_WITHIN`` (medium)."""
-    details = {"valid_until": pattern.valid_until.isoformat(), "computed_at": pattern.computed_at.isoformat()}
+def check_validity(pattern: StoredPattern | AgencyPattern, now: datetime) -> list[Finding]:
+    """Expired (high) or expiring within ``EXPIRING_WITHIN`` (medium); a client's pattern or an agency-wide one."""
+    details: dict[str, Any] = {"valid_until": pattern.valid_until.isoformat(), "computed_at": pattern.computed_at.isoformat()}
+    subject = ""
+    if isinstance(pattern, AgencyPattern):
+        details |= {"scope": "agency", "clients_pooled": pattern.clients_pooled}
+        subject = f"agency-wide pattern ({pattern.clients_pooled} clients pooled, served to clients without their own) "
     if pattern.valid_until <= now:
         return [_finding(pattern, "expired", "high",
-                         f"expired {_age(now - pattern.valid_until)} ago (valid until {pattern.valid_until:%Y-%m-%d %H:%M} UTC)",
+                         f"{subject}expired {_age(now - pattern.valid_until)} ago (valid until {pattern.valid_until:%Y-%m-%d %H:%M} UTC)",
                          details)]
     if pattern.valid_until - now <= EXPIRING_WITHIN:
         return [_finding(pattern, "expiring_soon", "medium",
-                         f"expires in {_age(pattern.valid_until - now)} (valid until {pattern.valid_until:%Y-%m-%d %H:%M} UTC)",
+                         f"{subject}expires in {_age(pattern.valid_until - now)} (valid until {pattern.valid_until:%Y-%m-%d %H:%M} UTC)",
                          details)]
     return []
 
@@ -291,7 +309,7 @@ TOP_ITEM_EXTRACTORS: dict[str, Callable[[Mapping[str, Any]], dict[str, str | Non
 
 # --- helpers --------------------------------------------------------------------------------------
 
-def _finding(pattern: StoredPattern, rule: str, severity: Severity, message: str, details: dict[str, Any]) -> Finding:
+def _finding(pattern: StoredPattern | AgencyPattern, rule: str, severity: Severity, message: str, details: dict[str, Any]) -> Finding:
     return Finding(rule, severity, message, pattern.client_id, pattern.pattern_type, details)
 
 

@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from dagster_pipelines.health.rules import SEVERITIES, Finding, HistoryPair, StoredPattern
+from dagster_pipelines.health.rules import SEVERITIES, AgencyPattern, Finding, HistoryPair, StoredPattern
 
 BATCH_CLIENTS = 200
 # Scopes to every client, computed on the server (no id list travels); "true" = for this transaction only.
@@ -52,6 +52,13 @@ def read_batches(conn: psycopg.Connection, dbt_schema: str, batch_size: int = BA
                 batch, _stored(conn, batch), _history(conn, batch),
                 _conversions(conn, dbt_schema, batch) if has_mart else {},
             )
+
+
+def read_agency(conn: psycopg.Connection) -> list[AgencyPattern]:
+    """The agency-wide patterns (no row-level security: they belong to no client)."""
+    rows = conn.execute("select pattern_type, clients_pooled, computed_at, valid_until from agency_patterns "
+                        "order by pattern_type").fetchall()
+    return [AgencyPattern(*row) for row in rows]
 
 
 def conversions_available(conn: psycopg.Connection, dbt_schema: str) -> bool:
