@@ -211,12 +211,15 @@ def manifest_key(env: Mapping[str, str], args: Sequence[str] = ()) -> str:
     (models, macros, tests, seeds, YAML, dbt_project.yml, profiles.yml, packages; not target/ or logs/) and the
     value of every variable those files read with env_var(). Equal keys: the parse would write the same manifest."""
     files = hashlib.sha256()
-    variables = set(_PROFILE_SETTINGS) | {"PGDATABASE"}
+    variables = set(_PROFILE_SETTINGS) | {"PGDATABASE", "DBT_PROFILES_DIR"}
     for path in _project_inputs(DBT_PROJECT_DIR):
         content = path.read_bytes()
         files.update(path.relative_to(DBT_PROJECT_DIR).as_posix().encode() + b"\x00")
         files.update(hashlib.sha256(content).digest())
         variables |= {name.decode() for name in _ENV_VAR_CALL.findall(content)}
+    profiles = Path(env.get("DBT_PROFILES_DIR") or DBT_PROJECT_DIR) / "profiles.yml"  # elsewhere if so configured
+    if profiles.exists() and profiles.parent.resolve() != DBT_PROJECT_DIR.resolve():
+        files.update(b"profiles\x00" + hashlib.sha256(profiles.read_bytes()).digest())
     parts = [parse_state_key(env, args), files.hexdigest(),
              *(f"{name}={env.get(name, '')}" for name in sorted(variables - _SECRET_SETTINGS))]
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()

@@ -71,6 +71,16 @@ def test_every_input_of_the_parse_changes_the_key(project: Path, monkeypatch: py
     monkeypatch.setenv("DBT_SCHEMA", "elsewhere")
     assert key() not in seen  # the schema
     monkeypatch.delenv("DBT_SCHEMA")
+    # A profiles.yml outside the project (DBT_PROFILES_DIR): its folder and its content.
+    elsewhere = project.parent / "profiles_elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(project / "profiles.yml", elsewhere)
+    monkeypatch.setenv("DBT_PROFILES_DIR", str(elsewhere))
+    assert key() not in seen
+    seen.add(key())
+    edit(elsewhere / "profiles.yml", "\n# edited\n")
+    assert key() not in seen
+    monkeypatch.delenv("DBT_PROFILES_DIR")
     current = key()
     # A variable the project reads with env_var() counts, one it does not read does not.
     monkeypatch.setenv("CONVINTEL_MANIFEST_TEST_VAR", "a")
