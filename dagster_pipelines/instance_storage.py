@@ -19,6 +19,9 @@ any process, the run's own included: what was committed is in the file the OS ho
 loss may lose the events committed since the last checkpoint — the tail of a run's log, never a corrupt
 file. For the local instance (run logs and asset events of the learning runs; the patterns themselves are in
 PostgreSQL) that is accepted. Readers in other processes (webserver, API) see every committed event as before.
+Measured on 10k learning runs alternating with the previous code (2 shared cores, load 4–6): the 355 events
+a run logs at its start (planned materialisations and checks, one commit each) took 3.7–8.2 s with an fsync
+each, 1.4–2.0 s without (6 runs each).
 
 ``settings.ensure_dagster_home`` configures the instance with it (``storage: custom:`` in dagster.yaml).
 It overrides ``_connect``, a private member of Dagster's SQLite event log;
