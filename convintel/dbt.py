@@ -12,6 +12,11 @@ rewritten — because this project's parse does not depend on the database name 
 it; relations are rendered from those fields). Retargeting is refused, and dbt then parses fully as before,
 unless the profile hash recomputed for the state's own database equals the one stored (so the
 recomputation is exactly dbt's) and no other field mentions the old database name.
+
+**The manifest Dagster reads** (target/manifest.json, ``prepare_manifest``) is parsed again only when an input
+of the parse changed: ``manifest_key`` extends ``parse_state_key`` with the database name, the content of every
+file of the project and the env_var()s it reads; the key and the manifest's own digest are kept beside it in
+target/manifest.key. Unchanged inputs cost a hash of the project's ~100 files instead of a dbt start-up.
 """
 
 from __future__ import annotations
@@ -162,21 +167,88 @@ def run_dbt(
 
 
 def prepare_manifest(url: str | None = None) -> Path:
-    """`dbt parse`, so @dbt_assets can read target/manifest.json at import time (STACK.md).
+    """`dbt parse`, so @dbt_assets can read target/manifest.json at import time (STACK.md) — unless the
+    manifest there was parsed from exactly the inputs this parse would read (``manifest_key``).
 
     Parsing does not connect; without a URL the profile gets placeholder settings. With the deployment's
     URL (`convintel manifest`), the parse state it leaves is the one every learning run starts from.
     """
     url = url or "postgresql://convintel@127.0.0.1:5432/convintel"
     target = DBT_PROJECT_DIR / "target"
+    args = ["parse", "--quiet"]
+    key = manifest_key(dbt_env(url), args)
+    if manifest_is_current(target, key):
+        return target / "manifest.json"  # a `dbt parse` is a whole dbt start-up (~3-4 s); this check ~10 ms
     target.mkdir(parents=True, exist_ok=True)
+    # The key goes first (a parse that fails half way must not leave an old key beside a new manifest) and
+    # comes back last, naming the digest of the manifest it describes: a manifest written by anything else
+    # (`convintel dbt` writes into target/ itself) does not match it.
+    (target / MANIFEST_KEY_FILE).unlink(missing_ok=True)
     # Parsed in a folder of its own (seeded from the kept states), then moved into target/ file by file:
     # a process loading the manifest meanwhile reads the old one or the new one, never half of one.
     with tempfile.TemporaryDirectory(prefix="parse-", dir=target) as folder:
-        run_dbt(["parse", "--quiet"], url, target_path=Path(folder))
+        run_dbt(args, url, target_path=Path(folder))
+        digest = _file_digest(Path(folder) / "manifest.json")
         for name in ("manifest.json", PARSE_STATE_FILE):
             os.replace(Path(folder) / name, target / name)
+    _write_atomically(target / MANIFEST_KEY_FILE, f"{key} {digest}\n".encode())
     return target / "manifest.json"
+
+
+# Beside target/manifest.json: the key of the inputs it was parsed from and the sha256 of the manifest itself.
+MANIFEST_KEY_FILE = "manifest.key"
+# What dbt never reads under the project folder: its outputs, and its per-user file.
+_NOT_PROJECT_INPUTS = {"target", "logs", ".user.yml"}
+# env_var() calls in the project's files: the variables a parse can depend on besides the profile's settings.
+_ENV_VAR_CALL = re.compile(rb"""env_var\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]""")
+# Read by profiles.yml but never part of a manifest (not in dbt's profile hash either); not written to disk.
+_SECRET_SETTINGS = {"PGPASSWORD"}
+
+
+def manifest_key(env: Mapping[str, str], args: Sequence[str] = ()) -> str:
+    """Which inputs a `dbt parse` reads: ``parse_state_key`` (dbt-core and adapter versions, the profile's
+    connection settings, ``--vars``) plus the database name, the content of every file under the dbt project
+    (models, macros, tests, seeds, YAML, dbt_project.yml, profiles.yml, packages; not target/ or logs/) and the
+    value of every variable those files read with env_var(). Equal keys: the parse would write the same manifest."""
+    files = hashlib.sha256()
+    variables = set(_PROFILE_SETTINGS) | {"PGDATABASE", "DBT_PROFILES_DIR"}
+    for path in _project_inputs(DBT_PROJECT_DIR):
+        content = path.read_bytes()
+        files.update(path.relative_to(DBT_PROJECT_DIR).as_posix().encode() + b"\x00")
+        files.update(hashlib.sha256(content).digest())
+        variables |= {name.decode() for name in _ENV_VAR_CALL.findall(content)}
+    profiles = Path(env.get("DBT_PROFILES_DIR") or DBT_PROJECT_DIR) / "profiles.yml"  # elsewhere if so configured
+    if profiles.exists() and profiles.parent.resolve() != DBT_PROJECT_DIR.resolve():
+        files.update(b"profiles\x00" + hashlib.sha256(profiles.read_bytes()).digest())
+    parts = [parse_state_key(env, args), files.hexdigest(),
+             *(f"{name}={env.get(name, '')}" for name in sorted(variables - _SECRET_SETTINGS))]
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+def manifest_is_current(target: Path, key: str) -> bool:
+    """Whether ``target``'s manifest.json was written by ``prepare_manifest`` from inputs of ``key``, and not
+    changed since."""
+    try:
+        stored_key, digest = (target / MANIFEST_KEY_FILE).read_text().split()
+        return stored_key == key and _file_digest(target / "manifest.json") == digest
+    except (OSError, ValueError):
+        return False
+
+
+def _project_inputs(root: Path) -> list[Path]:
+    """Every file under the dbt project folder that dbt may read, in a stable order."""
+    found = []
+    for folder, directories, files in os.walk(root):
+        if Path(folder) == root:
+            directories[:] = [d for d in directories if d not in _NOT_PROJECT_INPUTS]
+        directories.sort()
+        found.extend(Path(folder) / name for name in sorted(files)
+                     if not (Path(folder) == root and name in _NOT_PROJECT_INPUTS))
+    return found
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # -- per-invocation target folders -----------------------------------------------------------------------

@@ -7,8 +7,21 @@ writes to its run's file, asset and check events to the index file too, and the 
 cost 2.9 ms of CPU and 15 ms of wall time per write on this project's machine (2 cores, load 4–5); a
 profile of a small learning run put ~38% of its time outside dbt and the detectors in the event log. Keeping one open connection per database file — the storage's own lock
 already serialises every use of them — costs 0.5 ms CPU and 4 ms wall per write there (the commit's fsync).
-Nothing else changes: one transaction per event as before, the default rollback journal (the webserver
-watches the run files for changes), the same files, so an existing local instance keeps its history.
+Nothing else changes: one transaction per event as before, the same files, so an existing local instance
+keeps its history.
+
+**No fsync per event.** Dagster creates every event log file in WAL mode, and SQLite's default
+``synchronous=FULL`` then syncs the log on every commit: one fsync per event, ~860 per learning run, each
+waiting for the disk that PostgreSQL and dbt keep busy meanwhile. The connections here use
+``synchronous=NORMAL`` (WAL only): commits are appended without a sync, and the log is synced when SQLite
+checkpoints it into the database file (every ~1,000 pages). That is as durable as before against a crash of
+any process, the run's own included: what was committed is in the file the OS holds. An OS crash or power
+loss may lose the events committed since the last checkpoint — the tail of a run's log, never a corrupt
+file. For the local instance (run logs and asset events of the learning runs; the patterns themselves are in
+PostgreSQL) that is accepted. Readers in other processes (webserver, API) see every committed event as before.
+Measured on 10k learning runs alternating with the previous code (2 shared cores, load 4–6): the 355 events
+a run logs at its start (planned materialisations and checks, one commit each) took 3.7–8.2 s with an fsync
+each, 1.4–2.0 s without (6 runs each).
 
 ``settings.ensure_dagster_home`` configures the instance with it (``storage: custom:`` in dagster.yaml).
 It overrides ``_connect``, a private member of Dagster's SQLite event log;
@@ -25,7 +38,7 @@ from contextlib import contextmanager
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SQLITE_BUSY_TIMEOUT_SECONDS, SqliteEventLogStorage
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
 from dagster._serdes import ConfigurableClassData
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
@@ -65,9 +78,12 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             poolclass=StaticPool,  # the one connection, reused; the lock above keeps its uses apart
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
         )
+        event.listen(engine, "connect", _without_fsync_per_commit)
         if shard not in self._initialized_dbs:
             self._initdb(engine)
             self._initialized_dbs.add(shard)
+        with engine.connect() as conn:  # a new file is in WAL mode only after _initdb, i.e. after "connect"
+            _without_fsync_per_commit(conn.connection.dbapi_connection, None)
         self._engines[shard] = engine
         while len(self._engines) > MAX_OPEN_SHARDS:
             _, oldest = self._engines.popitem(last=False)
@@ -79,6 +95,20 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             while self._engines:
                 self._engines.popitem()[1].dispose()
         super().dispose()
+
+
+def _without_fsync_per_commit(dbapi_connection, _record) -> None:
+    """``synchronous=NORMAL`` on a connection to a WAL file (Dagster creates every event log file in WAL mode):
+    a commit is appended to the write-ahead log without an fsync; the log is synced when SQLite checkpoints it
+    into the database file. Durable against a crash of any process; an OS crash or power loss may lose the
+    events committed since the last checkpoint (see the module docstring). Set per connection (not stored in
+    the file), so it applies to this process's writes only."""
+    cursor = dbapi_connection.cursor()
+    try:
+        if cursor.execute("pragma journal_mode").fetchone()[0].lower() == "wal":
+            cursor.execute("pragma synchronous=NORMAL")
+    finally:
+        cursor.close()
 
 
 class PooledSqliteStorage(DagsterSqliteStorage):

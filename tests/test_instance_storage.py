@@ -4,6 +4,9 @@ log keeps one open connection per database file. It overrides a private member o
 that runs, events and asset materialisations are stored and read back as with Dagster's own storage."""
 
 import inspect
+import os
+import subprocess
+import sys
 
 import pytest
 from dagster import DagsterEventType, DagsterInstance, asset, materialize
@@ -49,6 +52,33 @@ def test_runs_events_and_materialisations_are_stored_and_read_back(dagster_home,
             assert [e.dagster_event.event_type for e in events if e.is_dagster_event][-1] == DagsterEventType.RUN_SUCCESS
         materialization = reader.get_latest_materialization_event(numbers.key)
         assert materialization is not None and materialization.run_id == run_ids[-1]
+
+
+READ_IN_ANOTHER_PROCESS = """
+import sys
+from dagster import DagsterInstance
+from dagster._core.instance.ref import InstanceRef
+with DagsterInstance.from_ref(InstanceRef.from_dir(sys.argv[1])) as reader:
+    print(len(reader.all_logs(sys.argv[2])), reader.get_run_by_id(sys.argv[2]).status.value)
+"""
+
+
+@pytest.mark.slow
+def test_events_are_committed_without_an_fsync_each_and_read_by_another_process(dagster_home):
+    with DagsterInstance.from_config(str(dagster_home)) as instance:
+        result = materialize([numbers], instance=instance)
+        storage = instance.event_log_storage
+        assert set(storage._engines) == {"index", result.run_id}
+        for engine in storage._engines.values():  # the run's file was created by this connection's first use
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("pragma journal_mode").scalar() == "wal"
+                assert conn.exec_driver_sql("pragma synchronous").scalar() == 1  # NORMAL (FULL is 2)
+        # While the writer still holds its connections (the events are in the WAL, not yet checkpointed):
+        # another process reads every event and the run's outcome.
+        written = len(instance.all_logs(result.run_id))
+        reader = subprocess.run([sys.executable, "-c", READ_IN_ANOTHER_PROCESS, str(dagster_home), result.run_id],
+                                capture_output=True, text=True, check=True, env={**os.environ, "DAGSTER_HOME": str(dagster_home)})
+        assert reader.stdout.split() == [str(written), "SUCCESS"] and written > 10
 
 
 def test_the_instance_file_is_rewritten_while_ours_and_left_alone_once_edited(tmp_path, monkeypatch):
