@@ -128,10 +128,25 @@ class StagedResults:
 
 
 def detect_and_stage(spec: DetectorSpec, conn: psycopg.Connection, staging: psycopg.Connection, schema: str,
-                     client_ids: Sequence[UUID], *, run_id: UUID, computed_at: datetime) -> StagedResults:
+                     client_ids: Sequence[UUID], *, run_id: UUID, computed_at: datetime,
+                     workers: int | None = None) -> StagedResults:
     """Run ``spec`` over ``client_ids`` (all clients when empty) reading from ``conn``, stage each result
     through ``staging`` (a connection of its own: its batches commit while ``conn`` streams the inputs) as
-    it comes, and return the summary. Holds one client's inputs and result (plus a staging batch) at a time."""
+    it comes, and return the summary. Holds one client's inputs and result (plus a staging batch) at a time.
+
+    With ``workers`` > 1 (default: the ``settings.detector_workers`` setting) and a step large enough to
+    pay for them, the clients are spread over that many processes (this one and worker processes:
+    ``detector_workers``), each running this function's in-process path over chunks of clients: the same
+    staged rows and summary, each process holding one client at a time."""
+    workers = settings.detector_workers() if workers is None else workers
+    if workers > 1:
+        from dagster_pipelines import detector_workers
+
+        sizes = detector_workers.client_sizes(conn, schema, client_ids)
+        if detector_workers.use_workers(sizes, workers):
+            return detector_workers.detect_in_workers(
+                spec, conn, staging, schema, detector_workers.plan_chunks(sizes, workers), workers=workers,
+                run_id=run_id, computed_at=computed_at)
     staged: list[tuple[str, str]] = []
     gate_passed = weights_shipped = 0
     findings: list[tuple[str, str]] = []
