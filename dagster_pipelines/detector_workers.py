@@ -139,7 +139,8 @@ def plan_chunks(sizes: Mapping[UUID, int], workers: int, chunks_per_worker: int 
 
 
 def detect_in_workers(spec, conn: psycopg.Connection, staging: psycopg.Connection, schema: str,
-                      chunks: Sequence[Sequence[UUID]], *, workers: int, run_id: UUID, computed_at: datetime):
+                      chunks: Sequence[Sequence[UUID]], *, workers: int, run_id: UUID, computed_at: datetime,
+                      parent_takes_chunks: bool = True):
     """Run ``spec`` over ``chunks`` with ``workers`` processes computing: this one (on ``conn`` and
     ``staging``) and ``workers`` − 1 workers (on connections of their own to the same database), all taking
     chunks from one queue in order, each staging its results as it computes them; return the combined
@@ -147,7 +148,8 @@ def detect_in_workers(spec, conn: psycopg.Connection, staging: psycopg.Connectio
     forkserver's imports, the first time) costs no wall time; a worker gets chunks once it is ready.
 
     A worker's exception fails the call with a ``DetectorWorkerError`` carrying its traceback; on any
-    error or interrupt every worker is killed before it goes on."""
+    error or interrupt every worker is killed before it goes on. ``parent_takes_chunks=False`` leaves
+    every chunk to the workers (the tests' way to run the workers' path whatever the timing)."""
     from dagster_pipelines.assets.detector_factory import combine_staged, detect_and_stage
 
     global _last_run
@@ -161,7 +163,7 @@ def detect_in_workers(spec, conn: psycopg.Connection, staging: psycopg.Connectio
     parent_chunks = 0
     try:
         feeder.start()
-        while (chunk := queue.take()) is not None:
+        while parent_takes_chunks and (chunk := queue.take()) is not None:
             results.append(detect_and_stage(spec, conn, staging, schema, chunk, run_id=run_id,
                                             computed_at=computed_at, workers=1))
             parent_chunks += 1
@@ -212,9 +214,10 @@ class _ChunkQueue:
                 self._chunks.clear()
             self._changed.notify_all()
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
         with self._changed:
             self._chunks.clear()
+            self._failed = self._failed or failed
             self._changed.notify_all()
 
     def drained(self) -> bool:
@@ -224,7 +227,7 @@ class _ChunkQueue:
 
     def wait_for_workers(self) -> None:
         with self._changed:
-            self._changed.wait_for(lambda: self._with_workers == 0 or self._failed)
+            self._changed.wait_for(lambda: (not self._chunks and self._with_workers == 0) or self._failed)
 
 
 class _Feeder(threading.Thread):
@@ -247,6 +250,13 @@ class _Feeder(threading.Thread):
         self.error: tuple[list[UUID], BaseException] | None = None
 
     def run(self) -> None:
+        try:
+            self._feed()
+        except BaseException as error:  # never leave the step waiting for chunks nobody hands out
+            self.error = self.error or ([], error)
+            self._queue.close(failed=True)
+
+    def _feed(self) -> None:
         pattern_type, schema, run_id, computed_at = self._task
         chunk_of: dict[Future, list[UUID]] = {}
         waiting: set[Future] = set()
@@ -255,6 +265,7 @@ class _Feeder(threading.Thread):
                 waiting.add(self._pool.submit(_worker_ready))
         except BaseException as error:  # the pool was killed meanwhile: the step is failing already
             self.error = self.error or ([], error)
+            self._queue.close(failed=True)
             return
         finally:
             self.starting = False
@@ -269,7 +280,7 @@ class _Feeder(threading.Thread):
                     if chunk is not None:
                         self._queue.done_by_worker(failed=True)
                     else:
-                        self._queue.close()
+                        self._queue.close(failed=True)
                     return
                 if chunk is None:
                     self.peaks_kib.append(value)
