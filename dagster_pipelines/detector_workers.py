@@ -98,14 +98,17 @@ def worker_context() -> multiprocessing.context.ForkServerContext:
 def client_sizes(conn: psycopg.Connection, schema: str, client_ids: Sequence[UUID]) -> dict[UUID, int]:
     """Outbound touches per client (``fct_when_client_summary``, one row per client: a cheap measure of each
     detector's work), for ``client_ids`` or, when empty, for every client of ``clients`` (a superset of the
-    clients the marts hold). A client the summary lacks counts 0."""
+    clients the marts hold). A client the summary lacks counts 0, and all do when the summary is not
+    built (a run that builds only some detectors' marts): too small for workers."""
     if client_ids:
         ids = list(client_ids)
     else:
         ids = [row[0] for row in conn.execute("select id from clients order by id")]
-    rows = conn.execute(sql.SQL(
-        "select client_id, touches from {} where client_id = any(%s)"
-    ).format(mart(schema, "fct_when_client_summary")), (ids,)).fetchall()
+    summary = mart(schema, "fct_when_client_summary")
+    rows = []
+    if conn.execute("select to_regclass(%s)", (summary.as_string(conn),)).fetchone()[0] is not None:
+        rows = conn.execute(sql.SQL("select client_id, touches from {} where client_id = any(%s)").format(summary),
+                            (ids,)).fetchall()
     conn.rollback()  # end the read's transaction: the detector reads in transactions of its own
     touches = {client_id: int(count) for client_id, count in rows}
     return {client_id: touches.get(client_id, 0) for client_id in ids}

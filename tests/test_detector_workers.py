@@ -148,3 +148,14 @@ def test_a_worker_exception_fails_the_step_with_its_traceback_and_leaves_no_chil
     assert 'invalid input syntax for type uuid: "not-a-client"' in message
     assert "Traceback" in message and "_detect_chunk" in message  # the worker's own traceback
     assert not multiprocessing.active_children()
+
+
+@pytest.mark.slow
+def test_without_the_size_mart_a_step_stays_in_process(world: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A run that built only some detectors' marts has no fct_when_client_summary: sizes 0, no workers.
+    monkeypatch.setattr(detector_workers, "MIN_WORKER_TOUCHES", 1)
+    with psycopg.connect(world["url"]) as conn:
+        sizes = detector_workers.client_sizes(conn, "no_such_schema", world["clients"])
+        assert sizes == dict.fromkeys(world["clients"], 0)
+        assert not use_workers(sizes, workers=2)
+        assert sum(detector_workers.client_sizes(conn, SCHEMA, []).values()) > 0

@@ -142,7 +142,8 @@ def detect_and_stage(spec: DetectorSpec, conn: psycopg.Connection, staging: psyc
     if workers > 1:
         from dagster_pipelines import detector_workers
 
-        sizes = detector_workers.client_sizes(conn, schema, client_ids)
+        sizes = {} if 0 < len(client_ids) < detector_workers.MIN_WORKER_CLIENTS else \
+            detector_workers.client_sizes(conn, schema, client_ids)
         if detector_workers.use_workers(sizes, workers):
             return detector_workers.detect_in_workers(
                 spec, conn, staging, schema, detector_workers.plan_chunks(sizes, workers), workers=workers,
