@@ -321,18 +321,27 @@ def _kill(pool: ProcessPoolExecutor) -> None:
 
 # --- in the worker processes ---
 
+_worker_conninfo: str | None = None
 _worker_connections: tuple[psycopg.Connection, psycopg.Connection] | None = None
 
 
 def _start_worker(conninfo: str) -> None:
-    """A worker's start: exit with the parent, and open its connections (reading; staging, autocommit)."""
-    global _worker_connections
+    """A worker's start: exit with the parent; connect on the first chunk (a worker that starts after the
+    step ran out of chunks never connects)."""
+    global _worker_conninfo
     _exit_with_parent()
-    conn = psycopg.connect(conninfo)
-    staging = psycopg.connect(conninfo, autocommit=True)
-    _worker_connections = (conn, staging)
-    # Closed on the worker's normal exit (multiprocessing runs its finalizers, not atexit).
-    multiprocessing.util.Finalize(None, _close_connections, exitpriority=10)
+    _worker_conninfo = conninfo
+
+
+def _connections() -> tuple[psycopg.Connection, psycopg.Connection]:
+    """This worker's connections (reading; staging, autocommit), opened once."""
+    global _worker_connections
+    if _worker_connections is None:
+        assert _worker_conninfo is not None, "worker started without its database"
+        _worker_connections = (psycopg.connect(_worker_conninfo), psycopg.connect(_worker_conninfo, autocommit=True))
+        # Closed on the worker's normal exit (multiprocessing runs its finalizers, not atexit).
+        multiprocessing.util.Finalize(None, _close_connections, exitpriority=10)
+    return _worker_connections
 
 
 def _close_connections() -> None:
@@ -371,8 +380,7 @@ def _detect_chunk(pattern_type: str, schema: str, client_ids: list[UUID], run_id
     from dagster_pipelines.assets.patterns import DETECTORS
 
     [spec] = [s for s in DETECTORS if s.pattern_type == pattern_type]
-    assert _worker_connections is not None, "worker started without its connections"
-    conn, staging = _worker_connections
+    conn, staging = _connections()
     started = time.process_time()
     try:
         staged = detect_and_stage(spec, conn, staging, schema, client_ids, run_id=run_id, computed_at=computed_at,

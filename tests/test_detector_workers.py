@@ -97,7 +97,7 @@ def test_workers_stage_exactly_what_the_step_stages_in_process(world: dict, monk
     from dagster_pipelines.assets.patterns import DETECTORS
 
     url = world["url"]
-    in_process, in_workers, through_step = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    in_process, in_workers = uuid.uuid4(), uuid.uuid4()
     monkeypatch.setattr(detector_workers, "MIN_WORKER_TOUCHES", 0)  # the small world is below the payoff
     with psycopg.connect(url) as conn, psycopg.connect(url, autocommit=True) as staging:
         for spec in DETECTORS:
@@ -109,17 +109,9 @@ def test_workers_stage_exactly_what_the_step_stages_in_process(world: dict, monk
                                         workers=3, run_id=in_workers, computed_at=AS_OF, parent_takes_chunks=False)
             assert _without_run(workers) == _without_run(expected)
             assert detector_workers.last_run().parent_chunks == 0 and detector_workers.last_run().worker_peak_mib > 0
-            if spec.pattern_type == "who":
-                # The step's own entry point (one detector: it is the same code for all), this process
-                # taking chunks too.
-                step = detect_and_stage(spec, conn, staging, SCHEMA, world["clients"], run_id=through_step,
-                                        computed_at=AS_OF, workers=2)
-                assert _without_run(step) == _without_run(expected)
-                assert detector_workers.last_run().pattern_type == "who"
     rows = _staged(url, in_process)
     assert len(rows) == 20
     assert _staged(url, in_workers) == rows
-    assert _staged(url, through_step) == [row for row in rows if row[1] == "who"]
     assert not multiprocessing.active_children()
 
 
@@ -159,3 +151,29 @@ def test_without_the_size_mart_a_step_stays_in_process(world: dict, monkeypatch:
         assert sizes == dict.fromkeys(world["clients"], 0)
         assert not use_workers(sizes, workers=2)
         assert sum(detector_workers.client_sizes(conn, SCHEMA, []).values()) > 0
+
+
+@pytest.mark.slow
+def test_the_dagster_step_runs_its_clients_in_workers(world: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The WHO asset alone through Dagster, in process (its marts are built; the agency prior is absent):
+    # one shard of 5 clients, spread over 2 processes, staged as in process.
+    from dagster import DagsterInstance, materialize
+
+    from dagster_pipelines.assets.who import WHO, who_patterns
+    from dagster_pipelines.resources import build_resources
+
+    monkeypatch.setattr(detector_workers, "MIN_WORKER_TOUCHES", 0)
+    monkeypatch.setenv("CONVINTEL_DETECTOR_WORKERS", "2")
+    before = detector_workers.last_run()
+    result = materialize([who_patterns], resources=build_resources(world["url"], SCHEMA, shards=1),
+                         instance=DagsterInstance.ephemeral())
+    assert result.success
+    workers = detector_workers.last_run()
+    assert workers is not before and workers.pattern_type == "who" and workers.clients == 5
+    step_rows = _staged(world["url"], UUID(result.run_id))
+    expected = uuid.uuid4()
+    with psycopg.connect(world["url"]) as conn, psycopg.connect(world["url"], autocommit=True) as staging:
+        # In process, at the run's instant (the patterns carry it).
+        detect_and_stage(WHO, conn, staging, SCHEMA, [], run_id=expected, computed_at=step_rows[0][-1], workers=1)
+    assert len(step_rows) == 5 and step_rows == _staged(world["url"], expected)
+    assert not multiprocessing.active_children()

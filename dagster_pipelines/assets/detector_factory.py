@@ -74,9 +74,16 @@ def detector_asset(spec: DetectorSpec) -> AssetsDefinition:
             return StagedResults(kind)
         schema = database.dbt_schema or settings.dbt_schema()
         url = database.resolved_url()
+        from dagster_pipelines import detector_workers
+
+        before = detector_workers.last_run()
         with psycopg.connect(url) as conn, psycopg.connect(url, autocommit=True) as staging:
-            return detect_and_stage(spec, conn, staging, schema, [UUID(c) for c in client_ids],
-                                    run_id=UUID(context.run.run_id), computed_at=run_timestamp(context))
+            staged = detect_and_stage(spec, conn, staging, schema, [UUID(c) for c in client_ids],
+                                      run_id=UUID(context.run.run_id), computed_at=run_timestamp(context))
+        if (workers := detector_workers.last_run()) is not before and workers is not None:
+            context.log.info(f"{workers.clients} clients over {workers.workers} processes: {workers.chunks} chunks, "
+                             f"{workers.parent_chunks} in the step's own process")
+        return staged
 
     @op(name=f"{kind}_combine_shards", description=f"All shards' {kind} summaries combined, with run metadata.")
     def combine_shards(context: OpExecutionContext, shard_results: list[StagedResults]) -> StagedResults:
