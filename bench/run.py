@@ -280,7 +280,7 @@ def markdown(results: dict) -> str:
                       "the wall seconds above include waiting for a core when the machine is shared): " + ", ".join(f"{t} {v:.2f}" for t, v in cpu.items()) + "."]
     lines += ["", "## Memory (max RSS, MiB)", "",
               "| leads | clients | activities | largest client: leads / activities | imports only | detectors, all clients: "
-              "largest process | processes per step | all processes at most (sum of peaks) | detectors, largest client alone |",
+              "largest process | processes per step | all processes at most (sum of peaks, imports included) | detectors, largest client alone |",
               "|---|---|---|---|---|---|---|---|---|"]
     for row in results["sizes"]:
         m, d = row["memory"], row["data"]
