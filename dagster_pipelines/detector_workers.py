@@ -4,11 +4,12 @@ work is per client and independent).
 
 ``detect_and_stage`` (assets/detector_factory.py) calls ``detect_in_workers`` when ``use_workers`` says
 the step is large enough to pay for it. The step's clients are cut into chunks (``plan_chunks``: largest
-clients first, small ones grouped, a few chunks per worker) that the workers take from the pool's queue
-as they get free; each worker runs the same in-process ``detect_and_stage`` over its chunk on its own
-connections, staging each result as it is computed, and hands back the chunk's ``StagedResults``; the
-step combines them with ``combine_staged`` (which sorts), so the staged rows and the summary are the
-ones the in-process path gives.
+clients first, small ones grouped, two chunks per process) that the step's own process and its workers
+take from one queue as they get free (the step's process starts at once; a worker once it has started);
+each runs the same in-process ``detect_and_stage`` over its chunk on its own connections, staging each
+result as it is computed, and hands back the chunk's ``StagedResults``; the step combines them with
+``combine_staged`` (which sorts), so the staged rows and the summary are the ones the in-process path
+gives.
 
 Processes: workers are forked from a ``forkserver`` that has imported the detectors once
 (``WORKER_MODULES``), not from the Dagster process itself (forking a process with threads is unsafe) and
@@ -18,8 +19,11 @@ are pickled). A step's pool lives as long as the step: on any error or interrupt
 before the error goes on, and a worker whose parent dies exits (``_exit_with_parent``), so no worker
 outlives its step.
 
-Memory: each worker holds one client's inputs and result at a time, so a step holds at most
-``workers`` × the largest client (plus each process's imports); ``last_run`` reports the workers' peak."""
+Memory: each process holds one client's inputs and result at a time, so a step holds at most
+``workers`` (processes) × the largest client, plus each process's imports; ``last_run`` reports the
+workers' peak. Workers re-import the parent's main script as multiprocessing's spawn and forkserver do
+(``if __name__ == "__main__"`` guards it: the ``convintel``, ``pytest`` and ``python -m`` entry points
+have it)."""
 
 from __future__ import annotations
 
