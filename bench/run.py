@@ -1,8 +1,9 @@
 """`make bench` (issue 11): for synthetic worlds of growing size, wall time and peak memory per stage of
 the learning path — synth load, dbt build, each detector, the store — beside (a) the floor (one grouped
 scan of ``activities`` on the same database) and (b) the naive row-by-row Python implementation
-(``bench.naive``, with a time limit), as ratios; the detectors' peak memory for all clients in one process
-and for the largest client alone (one shard); the Pattern API under concurrent load beside minimal
+(``bench.naive``, with a time limit), as ratios; the detectors' peak memory for all clients (per process:
+the step's own and, when it spreads its clients over worker processes, the largest worker's) and for the
+largest client alone (one shard); the Pattern API under concurrent load beside minimal
 uvicorn apps (``bench.load``, on the first size's learned world); Markov attribution over 1M journeys.
 Writes ``bench/results/<UTC time>.json`` and ``bench/results/latest.md`` (targets with met / missed).
 
@@ -110,6 +111,11 @@ def bench_size(server_url: str, leads: int, clients: int, seed: int, *, naive_li
         row["memory"] = {
             "baseline_mib": baseline["peak_mib"],
             "detectors_all_clients_peak_mib": max(stages[f"detect:{d}"]["peak_mib"] for d in DETECTORS),
+            # Processes a detector step used (itself and its workers) and what they held at once at most
+            # (each process's peak summed: every process holds one client at a time).
+            "detectors_all_clients_processes": max(stages[f"detect:{d}"].get("processes", 1) for d in DETECTORS),
+            "detectors_all_clients_processes_sum_mib": max(
+                stages[f"detect:{d}"].get("processes_peak_sum_mib", stages[f"detect:{d}"]["peak_mib"]) for d in DETECTORS),
             "detectors_largest_client_peak_mib": max(s["peak_mib"] for s in shard.values()),
             "largest_client_shard": shard,
             "per_detector": {d: memory_bound(baseline["peak_mib"], stages[f"detect:{d}"], shard[d]) for d in DETECTORS},
@@ -137,8 +143,9 @@ MEMORY_SLACK_MIB = 8.0
 
 
 def memory_bound(baseline_mib: int, all_clients: dict, largest_client: dict) -> dict:
-    """One detector's data memory (peak − imports) with all clients in one process against the largest
-    client alone plus what the all-clients process still holds at its end (``results_mib``: its summary;
+    """One detector's data memory (peak − imports) with all clients — the largest process of the step: its
+    own, or a worker's when it spread its clients over workers; each holds one client at a time, so the
+    step holds at most that many processes × the largest client — against the largest client alone plus what the all-clients process still holds at its end (``results_mib``: its summary;
     each result is staged in the database as it is computed, so nothing grows with the clients);
     ``excess_mib`` is what neither explains, and ``bounded`` says it stays within MEMORY_SLACK_MIB (the
     loaders hold one client's inputs at a time, the detector one client's result)."""
@@ -185,10 +192,11 @@ def targets(results: dict) -> list[tuple[str, str, str]]:
     if bounds:
         worst = {r["leads"]: max((b for rr, _, b in bounds if rr is r), key=lambda b: b["excess_mib"]) for r in sizes}
         measured = "; ".join(
-            f"{leads:,} leads: all clients {b['all_clients_data_mib']} MiB over imports = largest client alone "
+            f"{leads:,} leads: all clients {b['all_clients_data_mib']} MiB over imports (largest process) = largest client alone "
             f"{b['largest_client_data_mib']} + results held {b['results_mib']} + {b['excess_mib']} (worst detector)"
             for leads, b in worst.items())
-        rows.append((f"detectors' peak memory bounded by the largest client (checked per detector and size: all clients "
+        rows.append((f"detectors' peak memory bounded by the largest client (checked per detector, size and process; a step "
+                     f"spread over N processes holds at most N × that: all clients "
                      f"≤ largest client alone + the results it still holds + {MEMORY_SLACK_MIB:g} MiB)", measured,
                      _status(all(b["bounded"] for _, _, b in bounds))))
     if len(sizes) >= 2:
@@ -268,18 +276,22 @@ def markdown(results: dict) -> str:
     for row in results["sizes"]:
         cpu = {t: row["stages"][f"detect:{t}"].get("cpu_seconds") for t in DETECTORS}
         if all(v is not None for v in cpu.values()):
-            lines += ["", f"Detectors at {row['leads']:,} leads, CPU seconds (the wall seconds above include waiting for a "
-                      "core when the machine is shared): " + ", ".join(f"{t} {v:.2f}" for t, v in cpu.items()) + "."]
+            lines += ["", f"Detectors at {row['leads']:,} leads, CPU seconds (the step's own plus its worker processes'; "
+                      "the wall seconds above include waiting for a core when the machine is shared): " + ", ".join(f"{t} {v:.2f}" for t, v in cpu.items()) + "."]
     lines += ["", "## Memory (max RSS, MiB)", "",
-              "| leads | clients | activities | largest client: leads / activities | imports only | detectors, all clients "
-              "in one process | detectors, largest client alone |", "|---|---|---|---|---|---|---|"]
+              "| leads | clients | activities | largest client: leads / activities | imports only | detectors, all clients: "
+              "largest process | processes per step | all processes at most (sum of peaks, imports included) | detectors, largest client alone |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for row in results["sizes"]:
         m, d = row["memory"], row["data"]
         lines.append(f"| {row['leads']:,} | {row['clients']} | {d['total_activities']:,} | {d['largest_client_leads']:,} / "
                      f"{d['largest_client_activities']:,} | {m['baseline_mib']} | {m['detectors_all_clients_peak_mib']} | "
+                     f"{m.get('detectors_all_clients_processes', 1)} | "
+                     f"{m.get('detectors_all_clients_processes_sum_mib', m['detectors_all_clients_peak_mib'])} | "
                      f"{m['detectors_largest_client_peak_mib']} |")
     if any("per_detector" in row["memory"] for row in results["sizes"]):
-        lines += ["", "Per detector, data memory = peak − imports (MiB): all clients in one process against the largest "
+        lines += ["", "Per detector, data memory = peak − imports (MiB): all clients (the step's largest process: its own "
+                  "or, when it used worker processes, the largest worker's) against the largest "
                   "client alone plus what the process still holds at its end (results held: each result is staged in "
                   "the database as it is computed, so only a summary is held); bounded when the excess ≤ "
                   f"{MEMORY_SLACK_MIB:g}.", "",

@@ -117,11 +117,15 @@ def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
     if stage.startswith("detect:"):
         # As a learning run's detector step: compute every client's result and stage it in the database as it
         # is computed (dagster_pipelines.result_staging), keeping only a small summary. ARG empty: every client
-        # in one process (the whole run as one shard), staged under BENCH_RUN_ID for the store stage; else only
-        # these comma-separated client ids (one shard: what a sharded run's step holds), staged under a run of
-        # its own that is deleted afterwards, untimed.
+        # (the whole run as one shard), staged under BENCH_RUN_ID for the store stage; else only these
+        # comma-separated client ids (one shard: what a sharded run's step holds), staged under a run of its
+        # own that is deleted afterwards, untimed. The step spreads its clients over worker processes when it
+        # pays (dagster_pipelines.detector_workers; CONVINTEL_DETECTOR_WORKERS): the CPU seconds then add the
+        # workers' and the memory is reported per process.
+        import resource
         import uuid
 
+        from dagster_pipelines import detector_workers
         from dagster_pipelines.assets.detector_factory import detect_and_stage
         from dagster_pipelines.assets.patterns import DETECTORS
         from dagster_pipelines.result_staging import delete_staged
@@ -133,10 +137,25 @@ def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
             started, cpu_started = time.perf_counter(), time.process_time()
             summary = detect_and_stage(spec, conn, staging, schema, client_ids, run_id=run_id,
                                        computed_at=datetime.now(timezone.utc).replace(microsecond=0))
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+            # Memory before sizing what is held (that walk allocates too): this process's peak and, when
+            # workers ran, the largest worker's (each holds one client at a time; they run side by side).
+            parent_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+            run = detector_workers.last_run()  # this stage runs one step: a run is this step's
+            worker_chunks = run.chunks - run.parent_chunks if run else 0
+            worker_peak = run.worker_peak_mib if run and worker_chunks else None
+            processes = run.workers if run and worker_chunks else 1
             # CPU seconds beside the wall time: on a shared machine the wall time includes waiting for a core.
-            measured = {"seconds": time.perf_counter() - started, "cpu_seconds": round(time.process_time() - cpu_started, 3),
-                        "clients": summary.clients, "gate_passed": summary.gate_passed,
-                        "peak_mib": _peak_mib()}  # before sizing what is held: that walk allocates too
+            measured = {"seconds": seconds, "cpu_seconds": round(cpu + (run.worker_cpu_seconds if run else 0.0), 3),
+                        "clients": summary.clients, "gate_passed": summary.gate_passed, "processes": processes,
+                        "parent_peak_mib": parent_peak, "worker_peak_mib": worker_peak,
+                        # The largest process, and what all of them can hold at once at most.
+                        "peak_mib": max(parent_peak, worker_peak or 0),
+                        "processes_peak_sum_mib": round(parent_peak + (processes - 1) * (worker_peak or 0), 1)}
+            if run:
+                measured["workers"] = {"chunks": run.chunks, "parent_chunks": run.parent_chunks,
+                                       "worker_cpu_seconds": run.worker_cpu_seconds,
+                                       "first_worker_ready_seconds": run.ready_seconds}
             if client_ids:
                 delete_staged(staging, [(run_id, spec.pattern_type)])
             # What the detector still holds when it is done: its summary (the results are in the database).

@@ -27,6 +27,17 @@ def dbt_schema() -> str:
     return os.environ.get("DBT_SCHEMA", DEFAULT_DBT_SCHEMA)
 
 
+def detector_workers() -> int:
+    """Worker processes a detector step may spread its clients over (``CONVINTEL_DETECTOR_WORKERS``;
+    default: the cores this process may use, at most 4). 1 keeps every step in its own process."""
+    value = os.environ.get("CONVINTEL_DETECTOR_WORKERS")
+    if value is None:
+        return max(1, min(len(os.sched_getaffinity(0)), 4))
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"CONVINTEL_DETECTOR_WORKERS must be a whole number ≥ 1, got {value!r}")
+    return int(value)
+
+
 class DatabaseNotConfigured(RuntimeError):
     """Neither DATABASE_URL nor a running local cluster."""
 

@@ -81,9 +81,16 @@ def detector_asset(spec: DetectorSpec) -> AssetsDefinition:
             return StagedResults(kind)
         schema = database.dbt_schema or settings.dbt_schema()
         url = database.resolved_url()
+        from dagster_pipelines import detector_workers
+
+        before = detector_workers.last_run()
         with psycopg.connect(url) as conn, psycopg.connect(url, autocommit=True) as staging:
-            return detect_and_stage(spec, conn, staging, schema, [UUID(c) for c in client_ids],
-                                    run_id=UUID(context.run.run_id), computed_at=run_timestamp(context))
+            staged = detect_and_stage(spec, conn, staging, schema, [UUID(c) for c in client_ids],
+                                      run_id=UUID(context.run.run_id), computed_at=run_timestamp(context))
+        if (workers := detector_workers.last_run()) is not before and workers is not None:
+            context.log.info(f"{workers.clients} clients over {workers.workers} processes: {workers.chunks} chunks, "
+                             f"{workers.parent_chunks} in the step's own process")
+        return staged
 
     @op(name=f"{kind}_combine_shards", description=f"All shards' {kind} summaries combined, with run metadata.")
     def combine_shards(context: OpExecutionContext, shard_results: list[StagedResults]) -> StagedResults:
@@ -135,10 +142,26 @@ class StagedResults:
 
 
 def detect_and_stage(spec: DetectorSpec, conn: psycopg.Connection, staging: psycopg.Connection, schema: str,
-                     client_ids: Sequence[UUID], *, run_id: UUID, computed_at: datetime) -> StagedResults:
+                     client_ids: Sequence[UUID], *, run_id: UUID, computed_at: datetime,
+                     workers: int | None = None) -> StagedResults:
     """Run ``spec`` over ``client_ids`` (all clients when empty) reading from ``conn``, stage each result
     through ``staging`` (a connection of its own: its batches commit while ``conn`` streams the inputs) as
-    it comes, and return the summary. Holds one client's inputs and result (plus a staging batch) at a time."""
+    it comes, and return the summary. Holds one client's inputs and result (plus a staging batch) at a time.
+
+    With ``workers`` > 1 (default: the ``settings.detector_workers`` setting) and a step large enough to
+    pay for them, the clients are spread over that many processes (this one and worker processes:
+    ``detector_workers``), each running this function's in-process path over chunks of clients: the same
+    staged rows and summary, each process holding one client at a time."""
+    workers = settings.detector_workers() if workers is None else workers
+    if workers > 1:
+        from dagster_pipelines import detector_workers
+
+        sizes = {} if 0 < len(client_ids) < detector_workers.MIN_WORKER_CLIENTS else \
+            detector_workers.client_sizes(conn, schema, client_ids)
+        if detector_workers.use_workers(sizes, workers):
+            return detector_workers.detect_in_workers(
+                spec, conn, staging, schema, detector_workers.plan_chunks(sizes, workers), workers=workers,
+                run_id=run_id, computed_at=computed_at)
     staged: list[tuple[str, str]] = []
     gate_passed = weights_shipped = 0
     findings: list[tuple[str, str]] = []
