@@ -89,109 +89,71 @@ texts as not materialized (
     {%- endif %}
 ),
 
--- strpos finds the candidates cheaply; when the first occurrence sits on word boundaries (the seeds'
--- phrases start and end with a word character, so that is what \m...\M means) it is the match,
--- otherwise the word-boundary pattern decides (a later whole-word occurrence after "time" inside
--- "sometimes"). The regex runs for few pairs, and CASE fixes that order for the planner. Not
--- materialised: categories and first_ctas read disjoint fields of it, so nothing is matched twice.
-candidates as not materialized (
+-- Every touch's content features as per-row expressions over its texts: the whole SELECT is one parallel
+-- scan of int_what_texts, with no sort, aggregation or join over (touch, phrase) matches — those cost more
+-- than the matching at 1M touches, and a lateral subquery per touch would run serially (PostgreSQL 15
+-- does not run correlated subqueries in parallel workers). See what_phrase_expressions for the rules.
+{%- set vocabulary_rows = what_vocabulary_rows(ref('int_what_vocabulary')) %}
+matched as (
     select
         texts.touch_id,
-        vocabulary.field,
-        vocabulary.category,
-        vocabulary.phrase,
-        vocabulary.cta_type,
-        vocabulary.phrase_pattern,
-        case when vocabulary.field = 'personalization' then texts.search_full else texts.search_body end as search_text
+        texts.input_fingerprint,
+        texts.subject,
+        texts.body_chars,
+        texts.first_name_value,
+        texts.company_value,
+        texts.industry_value,
+        texts.has_subject,
+        texts.has_body,
+        texts.subject_words,
+        texts.body_words,
+        per_touch.search_full,
+        {{ what_matched_categories(vocabulary_rows, 'pain_point', 'texts.search_body') }} as pain_points,
+        {{ what_matched_categories(vocabulary_rows, 'angle', 'texts.search_body') }} as angles,
+        {{ what_category_matched(vocabulary_rows, 'personalization', 'recent_news', 'per_touch.search_full') }} as has_recent_news,
+        {{ what_category_matched(vocabulary_rows, 'personalization', 'mutual_connection', 'per_touch.search_full') }} as has_mutual_connection,
+        per_touch.cta_key
     from texts
-    cross join vocabulary
-),
-
-labelled_matches as not materialized (
-    select
-        touch_id,
-        field,
-        category,
-        phrase,
-        cta_type,
-        -- the first whole-word occurrence (characters, 1-based)
-        case
-            when {{ what_whole_word_at('search_text', 'positions.first_position', 'phrase') }} then positions.first_position
-            else regexp_instr(search_text, phrase_pattern)
-        end as match_position
-    from candidates
-    cross join lateral (select strpos(candidates.search_text, candidates.phrase) as first_position) as positions
-    where positions.first_position > 0
-),
-
-categories as (
-    select
-        touch_id,
-        array_agg(distinct category order by category) filter (where field = 'pain_point') as pain_points,
-        array_agg(distinct category order by category) filter (where field = 'angle') as angles,
-        array_agg(distinct category order by category) filter (where field = 'personalization') as cue_flags
-    from labelled_matches
-    where field <> 'cta'
-      and match_position > 0
-    group by touch_id
-),
-
--- The first CTA in text order: the earliest whole-word occurrence; at one position the longer phrase.
-first_ctas as (
-    select distinct on (touch_id)
-        touch_id,
-        phrase as cta_phrase,
-        cta_type
-    from labelled_matches
-    where field = 'cta'
-      and match_position > 0
-    order by touch_id, match_position, char_length(phrase) desc, phrase
-),
-
--- Same rule as the phrases: the first occurrence on word boundaries, else the word-boundary regex.
-lead_flags as (
-    select
-        texts.touch_id,
-        {{ what_lead_value_mentioned('texts.search_full', 'texts.first_name_value', 'positions.first_name_position') }} as has_first_name,
-        {{ what_lead_value_mentioned('texts.search_full', 'texts.company_value', 'positions.company_position') }} as has_company_mention,
-        {{ what_lead_value_mentioned('texts.search_full', 'texts.industry_value', 'positions.industry_position') }} as has_industry_specific
-    from texts
-    cross join lateral (
-        select
-            strpos(texts.search_full, texts.first_name_value) as first_name_position,
-            strpos(texts.search_full, texts.company_value) as company_position,
-            strpos(texts.search_full, texts.industry_value) as industry_position
-    ) as positions
-    where texts.has_subject or texts.has_body
+    -- Values used more than once, computed once per touch: a lateral function scan is a plan node of its
+    -- own (a lateral SELECT or VALUES would be flattened, and its expressions copied into every use).
+    cross join lateral rows from (
+        unnest(array[texts.search_full]),
+        unnest(array[{{ what_first_cta_key(vocabulary_rows, 'texts.search_body') }}])
+    ) as per_touch (search_full, cta_key)
 ),
 
 final as (
     select
-        texts.touch_id,
-        texts.input_fingerprint,
+        matched.touch_id,
+        matched.input_fingerprint,
         {{ vocabulary_fingerprint }} as vocabulary_fingerprint,
-        texts.subject,
-        texts.has_subject,
-        texts.has_body,
-        cast(texts.subject_words as integer) as subject_words,
-        cast(texts.body_words as integer) as body_words,
-        cast(coalesce(texts.body_chars, 0) as integer) as body_chars,
-        categories.pain_points,
-        categories.angles,
-        first_ctas.cta_phrase,
-        first_ctas.cta_type,
-        coalesce(lead_flags.has_company_mention, false) as has_company_mention,
-        coalesce(lead_flags.has_first_name, false) as has_first_name,
-        coalesce('recent_news' = any(categories.cue_flags), false) as has_recent_news,
-        coalesce('mutual_connection' = any(categories.cue_flags), false) as has_mutual_connection,
-        coalesce(lead_flags.has_industry_specific, false) as has_industry_specific
-    from texts
-    left join categories
-        on categories.touch_id = texts.touch_id
-    left join first_ctas
-        on first_ctas.touch_id = texts.touch_id
-    left join lead_flags
-        on lead_flags.touch_id = texts.touch_id
+        matched.subject,
+        matched.has_subject,
+        matched.has_body,
+        cast(matched.subject_words as integer) as subject_words,
+        cast(matched.body_words as integer) as body_words,
+        cast(coalesce(matched.body_chars, 0) as integer) as body_chars,
+        matched.pain_points,
+        matched.angles,
+        {{ what_first_cta(vocabulary_rows, 'matched.cta_key', 'phrase') }} as cta_phrase,
+        {{ what_first_cta(vocabulary_rows, 'matched.cta_key', 'cta_type') }} as cta_type,
+        -- the lead's values: same rule as the phrases (the first occurrence on word boundaries, else the
+        -- word-boundary regex); a touch without subject and body mentions nothing
+        (matched.has_subject or matched.has_body)
+            and {{ what_lead_value_mentioned('matched.search_full', 'matched.company_value', 'positions.company_position') }} as has_company_mention,
+        (matched.has_subject or matched.has_body)
+            and {{ what_lead_value_mentioned('matched.search_full', 'matched.first_name_value', 'positions.first_name_position') }} as has_first_name,
+        matched.has_recent_news,
+        matched.has_mutual_connection,
+        (matched.has_subject or matched.has_body)
+            and {{ what_lead_value_mentioned('matched.search_full', 'matched.industry_value', 'positions.industry_position') }} as has_industry_specific
+    from matched
+    cross join lateral (
+        select
+            strpos(matched.search_full, matched.first_name_value) as first_name_position,
+            strpos(matched.search_full, matched.company_value) as company_position,
+            strpos(matched.search_full, matched.industry_value) as industry_position
+    ) as positions
 )
 
 select * from final
