@@ -135,3 +135,16 @@
     cast(null as text)
     {%- endif -%}
 {%- endmacro %}
+
+
+{#- Every expression macro above expanded on a fixed one-phrase-per-field vocabulary: the text that
+    int_what_content's vocabulary_fingerprint hashes, so a change to these rules re-matches all history. -#}
+{% macro what_phrase_rules_sample() -%}
+    {%- set sample = [] -%}
+    {%- for field in ['angle', 'cta', 'pain_point', 'personalization'] -%}
+        {%- do sample.append({'field': field, 'category': 'c', 'phrase': 'p', 'cta_type': 'y',
+                              'phrase_pattern': 'r', 'cta_rank': 0 if field == 'cta' else none}) -%}
+    {%- endfor -%}
+    {{ what_matched_categories(sample, 'pain_point', 't') }} {{ what_category_matched(sample, 'personalization', 'c', 't') }}
+    {{ what_first_cta_key(sample, 't') }} {{ what_first_cta(sample, 'k', 'phrase') }} {{ what_first_cta(sample, 'k', 'cta_type') }}
+{%- endmacro %}

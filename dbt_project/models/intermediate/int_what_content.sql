@@ -9,8 +9,8 @@
         ],
         pre_hook=[
             "set local work_mem = '256MB'",
-            "set local parallel_setup_cost = 100",
-            "set local parallel_tuple_cost = 0.001",
+            "set local jit = off",
+            "{{ parallel_query() }}",
         ],
         post_hook=[
             "delete from {{ this }} as cached where not exists (select from {{ ref('int_what_texts') }} as texts where texts.touch_id = cached.touch_id)",
@@ -39,12 +39,19 @@
     deleted (post-hook); `--full-refresh` rebuilds from scratch. (The rows a run matched are the rows its
     transaction wrote: xmin; no invocation column, so two builds of the same data stay identical.)
 
-    Parallel: no CTE is materialised (a CTE scan keeps the whole plan in one process): the touches to
-    match are read from the int_what_texts table by each use, so PostgreSQL can split them over parallel
-    workers. The planner costs the per-pair strpos far too cheaply, hence the pre-hook's parallel costs. -#}
+    Parallel, one pass: every feature is a per-row expression over the touch's texts (the vocabulary is
+    read when the model is compiled and each phrase becomes a literal: macros/what_phrases.sql), so the
+    SELECT is one parallel scan of int_what_texts, with no rows per (touch, phrase) match to sort,
+    aggregate and join back (at 1M touches those cost more than the matching). Not a lateral subquery
+    per touch: PostgreSQL 15 runs correlated subqueries in the leader only. No CTE is materialised (a
+    CTE scan keeps the plan in one process). The planner costs strpos far too cheaply, hence the
+    pre-hook's parallel costs; jit is off because compiling the wide expressions costs more than it saves
+    (measured: docs/what.md).
+    Code changes change vocabulary_fingerprint: after an upgrade to this code (one-pass expressions), an
+    existing deployment re-matches its cached touches once. -#}
 
 {%- set vocabulary_fingerprint -%}
-    (select md5(string_agg(cast(vocabulary as text), ',' order by cast(vocabulary as text)) || '{{ local_md5(model.raw_code ~ what_whole_word_at('t', 'p', 'w') ~ what_lead_value_mentioned('t', 'v', 'p')) }}')
+    (select md5(string_agg(cast(vocabulary as text), ',' order by cast(vocabulary as text)) || '{{ local_md5(model.raw_code ~ what_whole_word_at('t', 'p', 'w') ~ what_lead_value_mentioned('t', 'v', 'p') ~ what_phrase_rules_sample()) }}')
      from {{ ref('int_what_vocabulary') }} as vocabulary)
 {%- endset %}
 
