@@ -14,9 +14,10 @@
 
 {#- The vocabulary rows in the order the expressions need (categories as `order by category` sorts them
     in the database; cta_rank = the CTA tie order: longer phrase first, then the phrase). Empty while dbt
-    only parses the project (nothing is run then). -#}
+    only parses the project, and when the vocabulary is not built yet (`dbt compile` / `docs generate` on
+    a fresh database): no model runs then. -#}
 {% macro what_vocabulary_rows(vocabulary_relation) -%}
-    {%- if not execute -%}
+    {%- if not execute or load_relation(vocabulary_relation) is none -%}
         {%- do return([]) -%}
     {%- endif -%}
     {%- set query -%}

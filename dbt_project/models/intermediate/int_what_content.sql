@@ -45,8 +45,8 @@
     aggregate and join back (at 1M touches those cost more than the matching). Not a lateral subquery
     per touch: PostgreSQL 15 runs correlated subqueries in the leader only. No CTE is materialised (a
     CTE scan keeps the plan in one process). The planner costs strpos far too cheaply, hence the
-    pre-hook's parallel costs; jit is off because compiling the wide expressions costs more than it saves
-    (measured: docs/what.md).
+    pre-hook's parallel costs. jit is off: compiling the wide expressions in every process costs more
+    than it saves (the SELECT at 100k leads: 38.1 s with jit, 28.2 s without; load 6).
     Code changes change vocabulary_fingerprint: after an upgrade to this code (one-pass expressions), an
     existing deployment re-matches its cached touches once. -#}
 
@@ -61,12 +61,8 @@ all_texts as not materialized (
     select * from {{ ref('int_what_texts') }}
 ),
 
-vocabulary as not materialized (
-    select * from {{ ref('int_what_vocabulary') }}
-),
-
 -- The touches to match: all of them on a first build; on a re-run those not cached with the same
--- fingerprints. Not materialised: each use below re-reads the table (in parallel) instead of a CTE store.
+-- fingerprints. Not materialised: a CTE scan would keep the plan in one process.
 texts as not materialized (
     select
         all_texts.touch_id,
@@ -96,10 +92,7 @@ texts as not materialized (
     {%- endif %}
 ),
 
--- Every touch's content features as per-row expressions over its texts: the whole SELECT is one parallel
--- scan of int_what_texts, with no sort, aggregation or join over (touch, phrase) matches — those cost more
--- than the matching at 1M touches, and a lateral subquery per touch would run serially (PostgreSQL 15
--- does not run correlated subqueries in parallel workers). See what_phrase_expressions for the rules.
+-- Every touch's content features as per-row expressions over its texts (the rules: macros/what_phrases.sql).
 {%- set vocabulary_rows = what_vocabulary_rows(ref('int_what_vocabulary')) %}
 matched as (
     select
