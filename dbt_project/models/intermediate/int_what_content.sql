@@ -62,7 +62,11 @@ all_texts as not materialized (
 ),
 
 -- The touches to match: all of them on a first build; on a re-run those not cached with the same
--- fingerprints. Not materialised: a CTE scan would keep the plan in one process.
+-- fingerprints. Not materialised: a CTE scan would keep the plan in one process. The vocabulary
+-- fingerprint is compared through `|| ''` on purpose: the planner then cannot tell from the column's
+-- statistics (one value) that nearly every touch is cached, estimates many touches to match, and keeps
+-- the per-touch matching in the parallel workers; with the exact estimate (1 row) it gathered the rows
+-- first and matched in the leader alone — all of them after a vocabulary or rule change.
 texts as not materialized (
     select
         all_texts.touch_id,
@@ -87,7 +91,7 @@ texts as not materialized (
         from {{ this }} as cached
         where cached.touch_id = all_texts.touch_id
           and cached.input_fingerprint = all_texts.input_fingerprint
-          and cached.vocabulary_fingerprint = {{ vocabulary_fingerprint }}
+          and cached.vocabulary_fingerprint || '' = {{ vocabulary_fingerprint }}
     )
     {%- endif %}
 ),
