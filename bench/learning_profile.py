@@ -31,7 +31,8 @@ LEARNING_NOTES: dict[str, str] = {
     "dbt seeds": "seed loading: unchanged seeds need not be reloaded",
     "detectors": "Python inference per client (rankings on numpy columns already): per-client overhead "
                  "(WHO's weight fitting, ~40% of WHO) times the number of clients, and staging each result; "
-                 "the four detectors run one after another on one core",
+                 "the four detectors run one after another, each step on both cores only when it has >= 4 clients "
+                 "and >= 100,000 touches (its chunks of clients rescan the marts, which have no index by client)",
     "store": "one transaction per client with the history rows, reading the client's staged results",
 }
 
