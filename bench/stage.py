@@ -127,10 +127,10 @@ def main(stage: str, url: str, schema: str, arg: str = "") -> dict:
 
         from dagster_pipelines import detector_workers
         from dagster_pipelines.assets.detector_factory import detect_and_stage
-        from dagster_pipelines.assets.patterns import DETECTORS
+        from dagster_pipelines.assets.patterns import detector_spec
         from dagster_pipelines.result_staging import delete_staged
 
-        [spec] = [s for s in DETECTORS if s.pattern_type == stage.split(":", 1)[1]]
+        spec = detector_spec(stage.split(":", 1)[1])
         client_ids = [UUID(c) for c in arg.split(",") if c]
         run_id = uuid.uuid4() if client_ids else BENCH_RUN_ID
         with psycopg.connect(url) as conn, psycopg.connect(url, autocommit=True) as staging:

@@ -233,11 +233,14 @@ class _ChunkQueue:
     def drained(self) -> bool:
         """Nothing left to hand out and no worker's chunk running."""
         with self._changed:
-            return not self._chunks and self._with_workers == 0
+            return self._is_drained()
 
     def wait_for_workers(self) -> None:
         with self._changed:
-            self._changed.wait_for(lambda: (not self._chunks and self._with_workers == 0) or self._failed)
+            self._changed.wait_for(lambda: self._is_drained() or self._failed)
+
+    def _is_drained(self) -> bool:  # holding the lock
+        return not self._chunks and self._with_workers == 0
 
 
 class _Feeder(threading.Thread):
@@ -384,9 +387,9 @@ def _detect_chunk(pattern_type: str, schema: str, client_ids: list[UUID], run_id
     """One chunk in a worker: the in-process path over its clients; (its StagedResults, the CPU seconds
     it took, the worker's peak RSS in KiB so far)."""
     from dagster_pipelines.assets.detector_factory import detect_and_stage
-    from dagster_pipelines.assets.patterns import DETECTORS
+    from dagster_pipelines.assets.patterns import detector_spec
 
-    [spec] = [s for s in DETECTORS if s.pattern_type == pattern_type]
+    spec = detector_spec(pattern_type)
     conn, staging = _connections()
     started = time.process_time()
     try:

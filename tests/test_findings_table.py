@@ -1,13 +1,12 @@
 """The detectors' ``top_findings`` table (asset metadata): one header from the spec's finding columns, one row
-per passed result computed from its pattern, cells that cannot break the table; the same rows whether a
-step renders a result on its own or the run renders the kept rows of all steps."""
+per passed result computed from its pattern, cells that cannot break the table."""
 
 import uuid
 
 import pytest
 
 from dagster_pipelines.assets.detector_factory import (DetectorSpec, StagedResults, finding_row, findings_header,
-                                                       findings_markdown, findings_table)
+                                                       findings_markdown)
 from dagster_pipelines.health.report import findings_markdown as health_findings_markdown
 from dagster_pipelines.health.rules import Finding
 from dagster_pipelines.markdown import markdown_cell, markdown_row
@@ -42,17 +41,11 @@ def test_a_result_that_failed_its_gate_has_no_row() -> None:
         finding_row(SPEC, _result(2, None))
 
 
-def test_the_table_lists_the_first_passed_results_up_to_the_limit() -> None:
-    results = [_result(i, {"title": f"t{i}", "n": i} if i % 2 else None) for i in range(1, 8)]
-    lines = findings_table(SPEC, results, limit=2).splitlines()
-    assert lines[2:] == [f"| {uuid.UUID(int=1)} | t1 | 1 |", f"| {uuid.UUID(int=3)} | t3 | 3 |"]
-
-
-def test_a_summary_renders_the_rows_a_table_of_the_same_results_renders() -> None:
+def test_a_summary_renders_the_header_over_its_kept_rows() -> None:
     results = [_result(i, {"title": f"t{i}", "n": i}) for i in (3, 1)]
     staged = StagedResults("who", findings=tuple(sorted((str(r.client_id), finding_row(SPEC, r)) for r in results)))
-    ordered = sorted(results, key=lambda r: str(r.client_id))
-    assert findings_markdown(SPEC, staged) == findings_table(SPEC, ordered)
+    assert findings_markdown(SPEC, staged).splitlines() == [
+        "| client | top title | n |", "|---|---|---|", f"| {uuid.UUID(int=1)} | t1 | 1 |", f"| {uuid.UUID(int=3)} | t3 | 3 |"]
 
 
 def test_the_health_findings_use_the_same_rows() -> None:
@@ -60,8 +53,10 @@ def test_the_health_findings_use_the_same_rows() -> None:
     assert health_findings_markdown([finding]).splitlines()[2] == f"| low | {uuid.UUID(int=5)} | who | r | a \\| b c |"
 
 
-def test_every_detector_declares_a_header_of_its_columns() -> None:
-    from dagster_pipelines.assets.patterns import DETECTORS
+def test_a_detector_is_found_by_its_pattern_type() -> None:
+    from dagster_pipelines.assets.how import HOW
+    from dagster_pipelines.assets.patterns import detector_spec
 
-    for spec in DETECTORS:
-        assert findings_header(spec)[1] == "|" + "---|" * (1 + len(spec.finding_columns))
+    assert detector_spec("how") is HOW
+    with pytest.raises(ValueError, match="no detector of pattern type 'why'"):
+        detector_spec("why")

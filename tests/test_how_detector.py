@@ -226,7 +226,7 @@ def test_pattern_has_every_spec_key_and_is_json() -> None:
 
 
 def test_summary_lines_and_findings_read_the_pattern() -> None:
-    from dagster_pipelines.assets.detector_factory import findings_table
+    from dagster_pipelines.assets.detector_factory import finding_row, findings_header
     from dagster_pipelines.assets.how import HOW, how_summary_lines
 
     result = detect_how(_inputs(6, 40), computed_at=COMPUTED_AT)
@@ -235,6 +235,5 @@ def test_summary_lines_and_findings_read_the_pattern() -> None:
     assert lines[1].startswith("first touch linkedin 100.0% [61.0%, 100.0%] n=6")
     assert lines[2].startswith("channels    lift vs 1 channel at equal exposure: 2 channels ")
     assert lines[4].startswith("attribution ")
-    table = findings_table(HOW, [result]).splitlines()
-    assert table[0] == "| client | best first channel | optimal channel count | winning sequences | largest removal effect |"
-    assert table[2].startswith(f"| {result.client_id} | linkedin |")
+    assert findings_header(HOW)[0] == "| client | best first channel | optimal channel count | winning sequences | largest removal effect |"
+    assert finding_row(HOW, result).startswith(f"| {result.client_id} | linkedin |")

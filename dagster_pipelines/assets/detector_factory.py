@@ -10,7 +10,6 @@ only a ``StagedResults`` summary; the ``conversion_patterns`` asset reads the st
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from itertools import islice
 from typing import Any
 from uuid import UUID
 
@@ -203,12 +202,6 @@ def finding_row(spec: DetectorSpec, result: DetectorResult) -> str:
     if result.patterns is None:
         raise ValueError(f"client {result.client_id} did not pass the {spec.pattern_type} gate: it has no findings row")
     return markdown_row([result.client_id, *(cell(result.patterns) for _, cell in spec.finding_columns)])
-
-
-def findings_table(spec: DetectorSpec, results: Iterable[DetectorResult], limit: int = FINDINGS_LIMIT) -> str:
-    """The ``top_findings`` table of the first ``limit`` passed ``results`` (in the order given)."""
-    passed = (result for result in results if result.patterns is not None)
-    return "\n".join([*findings_header(spec), *(finding_row(spec, result) for result in islice(passed, limit))])
 
 
 def findings_markdown(spec: DetectorSpec, staged: StagedResults) -> str:

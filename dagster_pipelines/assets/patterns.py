@@ -23,6 +23,14 @@ from dagster_pipelines.resources import DatabaseResource, LearningScope
 from dagster_pipelines.result_staging import StagedKey, delete_staged, missing_staged, staged_client_results
 
 DETECTORS: tuple[DetectorSpec, ...] = (WHO, WHAT, WHEN, HOW)
+
+
+def detector_spec(pattern_type: str) -> DetectorSpec:
+    """The registered detector of ``pattern_type`` (a worker process or the bench names it by type)."""
+    for spec in DETECTORS:
+        if spec.pattern_type == pattern_type:
+            return spec
+    raise ValueError(f"no detector of pattern type {pattern_type!r}; expected one of {[s.pattern_type for s in DETECTORS]}")
 # The agency-wide patterns lead the list: every detector reads its prior from them.
 DETECTOR_ASSETS = [agency_patterns, who_patterns, what_patterns, when_patterns, how_patterns]
 
