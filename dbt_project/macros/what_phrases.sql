@@ -48,18 +48,9 @@
 {%- endmacro %}
 
 
-{#- Whether `phrase` (a row of what_vocabulary_rows) matches `text` on word boundaries. strpos first:
-    most pairs stop there; the regex runs only when the first occurrence is not on word boundaries. -#}
-{% macro what_phrase_matched(text, phrase) -%}
-    {%- set literal = what_literal(phrase['phrase']) -%}
-    (strpos({{ text }}, {{ literal }}) > 0
-     and ({{ what_whole_word_at(text, 'strpos(' ~ text ~ ', ' ~ literal ~ ')', literal) }}
-          or {{ text }} ~ {{ what_literal(phrase['phrase_pattern']) }}))
-{%- endmacro %}
-
-
 {#- The character position (1-based) of the first whole-word occurrence of `phrase` in `text`, NULL
-    when there is none. -#}
+    when there is none. strpos first: most pairs stop there; the regex runs only when the first
+    occurrence is not on word boundaries. -#}
 {% macro what_phrase_position(text, phrase) -%}
     {%- set literal = what_literal(phrase['phrase']) -%}
     case
@@ -67,6 +58,13 @@
         when {{ what_whole_word_at(text, 'strpos(' ~ text ~ ', ' ~ literal ~ ')', literal) }} then strpos({{ text }}, {{ literal }})
         else nullif(regexp_instr({{ text }}, {{ what_literal(phrase['phrase_pattern']) }}), 0)
     end
+{%- endmacro %}
+
+
+{#- Whether `phrase` (a row of what_vocabulary_rows) matches `text` on word boundaries: it has a first
+    whole-word occurrence (what_phrase_position). -#}
+{% macro what_phrase_matched(text, phrase) -%}
+    ({{ what_phrase_position(text, phrase) }} is not null)
 {%- endmacro %}
 
 
@@ -79,9 +77,7 @@
     {%- if categories -%}
     nullif(array_remove(array[
         {%- for category in categories %}
-        case when {% for row in vocabulary if row['field'] == field and row['category'] == category -%}
-            {{ ' or ' if not loop.first }}{{ what_phrase_matched(text, row) }}
-        {%- endfor %} then {{ what_literal(category) }} end{{ ',' if not loop.last }}
+        case when {{ what_category_matched(vocabulary, field, category, text) }} then {{ what_literal(category) }} end{{ ',' if not loop.last }}
         {%- endfor %}
     ], null), cast('{}' as text[]))
     {%- else -%}
